@@ -1,0 +1,1 @@
+"""Ready configs, one per registered genome (package data)."""

@@ -1,0 +1,1 @@
+"""The track catalog: labels, colours, groups, view limits and description pages (package data)."""
