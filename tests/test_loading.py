@@ -10,6 +10,7 @@ from safetensors.torch import load_file, save_file
 
 from nttracks.errors import CheckpointError, ModelError
 from nttracks.models.loading import (
+    describe_model,
     load_nt,
     load_nt_backbone,
     read_tensors,
@@ -149,3 +150,18 @@ def test_not_a_path_nor_an_id(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(ModelError, match="is a file"):
         resolve_checkpoint(tmp_path / "file")
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+def test_describe_model(tmp_path, version):
+    directory = save_random_nt(tmp_path, version=version, hidden=32, layers=2, heads=4)
+    info = describe_model(directory)
+    model = load_nt(directory)
+    assert info.parameters == sum(p.numel() for p in model.parameters())
+    assert info.config == model.config
+    assert info.geometry.window == (5994 if version == "v1" else 12282)
+    text = str(info)
+    assert f"{info.parameters:,}" in text
+    assert ("SwiGLU FFN without bias" if version == "v2" else "GELU FFN with bias") in text
+    assert ("4107 tokens" if version == "v2" else "4105 tokens") in text
+    assert "window" in text and "bp default" in text

@@ -9,6 +9,7 @@ from safetensors.torch import load_file, save_file
 
 from nttracks.errors import CheckpointError, ModelError
 from nttracks.models.base import Geometry, TrackModel
+from nttracks.models.loading import describe_model
 from nttracks.models.nt import NTBackbone, init_weights
 from nttracks.models.segment_nt import (
     FEATURES,
@@ -220,3 +221,11 @@ def test_feature_names_from_config(tmp_path):
     assert model.channels == names
     with torch.inference_mode():
         assert model(random_codes(1, 240)).shape == (1, 240, 3)
+
+
+def test_describe_segment_nt(checkpoint, model):
+    info = describe_model(checkpoint)
+    assert info.kind.startswith("SegmentNT")
+    assert info.geometry == model.geometry and info.channels == FEATURES
+    assert info.parameters == sum(p.numel() for p in model.parameters())
+    assert "rescaled by x2.44140625" in str(info) and "30,000 bp default" in str(info)

@@ -17,7 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ModelError
-from .tokenizer import ACGT_TO_NT, Tokens, Vocabulary, kmer_base_matrix, vocabulary_for
+from .base import Geometry
+from .tokenizer import ACGT_TO_NT, KMER, Tokens, Vocabulary, kmer_base_matrix, vocabulary_for
 
 ROPE_BASE = 10000.0
 
@@ -255,6 +256,11 @@ class NTForMaskedLM(nn.Module):
 
 def num_parameters(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
+
+
+def nt_geometry(config: NTConfig) -> Geometry:
+    """Window geometry of an NT masked-LM: the longest window whose 6-mers (+ CLS) fit max_tokens."""
+    return Geometry(window=(config.max_tokens - 1) * KMER, multiple=KMER, min_length=KMER, grid=KMER)
 
 
 # --- per-nucleotide views -------------------------------------------------------------------------
