@@ -165,3 +165,27 @@ def test_describe_model(tmp_path, version):
     assert ("SwiGLU FFN without bias" if version == "v2" else "GELU FFN with bias") in text
     assert ("4107 tokens" if version == "v2" else "4105 tokens") in text
     assert "window" in text and "bp default" in text
+
+
+def test_hf_id_uses_snapshot_download(tmp_path, monkeypatch):
+    """The download path without network: snapshot_download replaced by a local stand-in."""
+    huggingface_hub = pytest.importorskip("huggingface_hub")
+    with_safetensors = save_random_nt(tmp_path / "st", hidden=32, layers=1, heads=4)
+    only_bin = tmp_path / "bin"
+    only_bin.mkdir()
+    (only_bin / "config.json").write_text((with_safetensors / "config.json").read_text())
+    torch.save(load_file(str(with_safetensors / "model.safetensors")), only_bin / "pytorch_model.bin")
+    calls = []
+
+    def fake(repo_id, allow_patterns, local_files_only):
+        calls.append((repo_id, tuple(allow_patterns)))
+        if repo_id == "owner/st":
+            return str(with_safetensors)
+        return str(only_bin if "*.bin" in allow_patterns else tmp_path / "empty")
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", fake)
+    assert resolve_checkpoint("owner/st") == with_safetensors
+    assert calls == [("owner/st", ("*.json", "*.safetensors"))]
+    assert resolve_checkpoint("owner/bin") == only_bin  # no safetensors: falls back to the .bin files
+    assert calls[-1] == ("owner/bin", ("*.json", "*.bin"))
+    assert same_weights(load_nt("owner/bin"), load_nt(with_safetensors))

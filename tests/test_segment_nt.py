@@ -229,3 +229,13 @@ def test_describe_segment_nt(checkpoint, model):
     assert info.geometry == model.geometry and info.channels == FEATURES
     assert info.parameters == sum(p.numel() for p in model.parameters())
     assert "rescaled by x2.44140625" in str(info) and "30,000 bp default" in str(info)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_bf16_matches_cpu(checkpoint, model):
+    gpu = load_segment_nt(checkpoint, device="cuda", dtype=torch.bfloat16)
+    codes = random_codes(4, 1200, seed=4)
+    with torch.inference_mode():
+        error = (gpu(codes.cuda()).cpu() - model(codes)).abs().max().item()
+    assert error < 3e-2, error

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nttracks.errors import ModelError
-from nttracks.models.tokenizer import V1, V2, kmer_base_matrix, tokenize, vocabulary_for
+from nttracks.models.tokenizer import V1, V2, kmer_base_matrix, tokenize, tokenize_acgt, vocabulary_for
 
 CODE = {"A": 0, "C": 1, "G": 2, "T": 3, "N": 4}
 
@@ -136,3 +136,8 @@ def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def test_tokenize_acgt_matches_tokenize():
+    codes = torch.from_numpy(np.random.default_rng(1).integers(0, 4, (3, 64), dtype=np.uint8))
+    assert torch.equal(tokenize_acgt(codes, V1), tokenize(codes, V1).ids)

@@ -106,9 +106,14 @@ def _download(repo_id: str) -> Path:
     # Read the switch ourselves: huggingface_hub reads HF_HUB_OFFLINE once, at import.
     offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
     try:
-        where = snapshot_download(
-            repo_id, allow_patterns=["*.json", "*.safetensors", "*.bin"], local_files_only=offline
+        # safetensors first; the .bin files only for repos without them (many carry both)
+        where = Path(
+            snapshot_download(repo_id, allow_patterns=["*.json", "*.safetensors"], local_files_only=offline)
         )
+        if not any((where / name).is_file() for name in WEIGHT_FILES[:2]):
+            where = Path(
+                snapshot_download(repo_id, allow_patterns=["*.json", "*.bin"], local_files_only=offline)
+            )
     except Exception as exc:  # network, auth and cache errors all end here
         raise ModelError(
             f"could not get model {repo_id!r} from HuggingFace ({type(exc).__name__}: {exc}). "
@@ -116,7 +121,7 @@ def _download(repo_id: str) -> Path:
             "model.safetensors or pytorch_model.bin) on another machine, copy the files into a "
             "directory and pass that directory instead of the id"
         ) from exc
-    return Path(where)
+    return where
 
 
 def read_config(directory: Path) -> dict:

@@ -36,7 +36,7 @@ from .loading import (
     save_checkpoint,
 )
 from .nt import NTBackbone, NTConfig, init_weights
-from .tokenizer import KMER, V2, tokenize
+from .tokenizer import KMER, V2, tokenize_acgt
 
 FEATURES = (
     "protein_coding_gene",
@@ -167,7 +167,7 @@ class SegmentNT(nn.Module):
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         """codes: (batch, length) uint8, length % 24 == 0, no N -> (batch, length, features) float32."""
         self.check_window(codes)
-        ids = tokenize(codes, V2).ids
+        ids = tokenize_acgt(codes, V2)
         return self.segment_logits(ids).float().softmax(dim=-1)[..., 1]
 
 

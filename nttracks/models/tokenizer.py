@@ -149,6 +149,15 @@ def tokenize(codes: torch.Tensor | np.ndarray, vocab: Vocabulary) -> Tokens:
     return _tokenize_general(codes, vocab)
 
 
+def tokenize_acgt(codes: torch.Tensor, vocab: Vocabulary) -> torch.Tensor:
+    """Token ids (batch, 1 + length // 6 + length % 6) of N-free codes, with no check and no host sync.
+
+    For callers that have already rejected N and values > 3 (e.g. SegmentNT), so a GPU batch
+    tokenizes without waiting on the device.
+    """
+    return _tokenize_clean(_TO_NT.to(codes.device)[codes.long()], vocab).ids
+
+
 def _tokenize_clean(nt: torch.Tensor, vocab: Vocabulary) -> Tokens:
     """N-free windows: full 6-mers, then ``length % 6`` single-nucleotide tokens."""
     batch, length = nt.shape
