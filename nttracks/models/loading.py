@@ -286,13 +286,14 @@ def nt_config_to_hf(config: NTConfig) -> dict:
     }
 
 
-def _ignore_for(config: NTConfig, prefix: str = "esm.") -> Callable[[str], bool]:
-    # NT v2 checkpoints carry a learned position table the rotary model never reads.
+def unused_position_table(config: NTConfig, prefix: str = "esm.") -> Callable[[str], bool]:
+    """Name test for the learned position table NT v2 checkpoints carry and rotary models never read."""
     unused_positions = f"{prefix}embeddings.position_embeddings.weight"
     return lambda name: config.rotary and name == unused_positions
 
 
-def _finish(module: nn.Module, device: str | torch.device, dtype: torch.dtype) -> nn.Module:
+def prepare_for_inference(module: nn.Module, device: str | torch.device, dtype: torch.dtype) -> nn.Module:
+    """Move to device and dtype (fp32, bf16 or fp16), eval mode, no gradients."""
     if dtype not in (torch.float32, torch.bfloat16, torch.float16):
         raise ModelError(f"dtype {dtype} is not supported: use torch.float32 or torch.bfloat16")
     return module.to(device=device, dtype=dtype).eval().requires_grad_(False)
@@ -313,8 +314,8 @@ def load_nt(
             "esm.embeddings.word_embeddings.weight", torch.empty(0)
         )
     model = NTForMaskedLM(config)
-    load_strict(model, tensors, lm_hf_name, str(directory), _ignore_for(config))
-    return _finish(model, device, dtype)  # type: ignore[return-value]
+    load_strict(model, tensors, lm_hf_name, str(directory), unused_position_table(config))
+    return prepare_for_inference(model, device, dtype)  # type: ignore[return-value]
 
 
 def load_nt_backbone(
@@ -328,7 +329,7 @@ def load_nt_backbone(
     config_json, tensors = read_config(directory), read_tensors(directory)
     config = nt_config_from_hf(config_json, tensors, str(directory))
     model = NTBackbone(config)
-    ignore_positions = _ignore_for(config)
+    ignore_positions = unused_position_table(config)
     load_strict(
         model,
         tensors,
@@ -336,7 +337,7 @@ def load_nt_backbone(
         str(directory),
         lambda k: ignore_positions(k) or k.startswith("lm_head."),
     )
-    return _finish(model, device, dtype)  # type: ignore[return-value]
+    return prepare_for_inference(model, device, dtype)  # type: ignore[return-value]
 
 
 def save_checkpoint(

@@ -24,16 +24,16 @@ from torch import nn
 from ..errors import CheckpointError, ModelError
 from .base import Geometry
 from .loading import (
-    _finish,
-    _ignore_for,
     backbone_hf_name,
     load_strict,
     nt_config_from_hf,
     nt_config_to_hf,
+    prepare_for_inference,
     read_config,
     read_tensors,
     resolve_checkpoint,
     save_checkpoint,
+    unused_position_table,
 )
 from .nt import NTBackbone, NTConfig, init_weights
 from .tokenizer import KMER, V2, tokenize_acgt
@@ -210,8 +210,8 @@ def load_segment_nt(
             f"{len(features)} features (expected {KMER * 2 * len(features)} = 6 x 2 x features)"
         )
     model = SegmentNT(config, features, int(config_json.get("num_layers_head", 2)))
-    load_strict(model, tensors, segment_nt_hf_name, source, _ignore_for(config))
-    return _finish(model, device, dtype)  # type: ignore[return-value]
+    load_strict(model, tensors, segment_nt_hf_name, source, unused_position_table(config))
+    return prepare_for_inference(model, device, dtype)  # type: ignore[return-value]
 
 
 def save_random_segment_nt(
