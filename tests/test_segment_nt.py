@@ -239,3 +239,9 @@ def test_cuda_bf16_matches_cpu(checkpoint, model):
     with torch.inference_mode():
         error = (gpu(codes.cuda()).cpu() - model(codes)).abs().max().item()
     assert error < 3e-2, error
+
+
+def test_window_choice(checkpoint):
+    assert load_segment_nt(checkpoint, window=1200).geometry.window == 1200
+    with pytest.raises(ModelError, match="multiples of 24"):
+        load_segment_nt(checkpoint, window=1206)

@@ -196,8 +196,13 @@ def load_segment_nt(
     *,
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
+    window: int = GEOMETRY.window,
 ) -> SegmentNT:
-    """SegmentNT from a checkpoint directory in HF layout or an HF id (InstaDeepAI/segment_nt, ...)."""
+    """SegmentNT from a checkpoint directory in HF layout or an HF id (InstaDeepAI/segment_nt, ...).
+
+    window: the default window of the model's geometry, in bp (a multiple of 24; 30 kb as trained).
+    """
+    geometry = GEOMETRY.with_window(window)
     directory = resolve_checkpoint(path_or_id)
     config_json, tensors = read_config(directory), read_tensors(directory)
     source = str(directory)
@@ -211,6 +216,7 @@ def load_segment_nt(
         )
     model = SegmentNT(config, features, int(config_json.get("num_layers_head", 2)))
     load_strict(model, tensors, segment_nt_hf_name, source, unused_position_table(config))
+    model.geometry = geometry
     return prepare_for_inference(model, device, dtype)  # type: ignore[return-value]
 
 
