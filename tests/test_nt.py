@@ -23,11 +23,10 @@ from nttracks.models.nt import (
 )
 from nttracks.models.tokenizer import V1, V2, tokenize
 
-transformers = pytest.importorskip("transformers")
-
 
 def hf_checkpoint(directory, *, rotary: bool):
     """A tiny random EsmForMaskedLM saved by transformers; weights widened so outputs are O(1)."""
+    transformers = pytest.importorskip("transformers")
     config = transformers.EsmConfig(
         vocab_size=4107 if rotary else 4105,
         hidden_size=48,
@@ -184,3 +183,28 @@ def test_per_base_probabilities_brute_force():
             for column, base in enumerate("ACGT"):
                 mass = sum(kmer_probs[b, token, k].item() for k, t in enumerate(texts) if t[offset] == base)
                 assert probs[b, position, column].item() == pytest.approx(mass, abs=1e-5)
+
+
+def test_parameter_counts_of_released_shapes():
+    """Full-size architectures built on the meta device match the released checkpoints' sizes (nt_spec §6)."""
+    with torch.device("meta"):
+        v2_500m = NTForMaskedLM(NTConfig(4107, 1024, 29, 16, 4096))
+        v2_50m = NTForMaskedLM(NTConfig(4107, 512, 12, 16, 2048))
+    # spec: 496.2 M / 54.86 M without the unused 2050-row position table (ours has none)
+    assert sum(p.numel() for p in v2_500m.parameters()) / 1e6 == pytest.approx(496.2, abs=0.05)
+    assert sum(p.numel() for p in v2_50m.parameters()) / 1e6 == pytest.approx(54.86, abs=0.01)
+
+
+def test_benchmark_runs(monkeypatch, capsys):
+    import runpy
+    import sys
+    from pathlib import Path
+
+    pytest.importorskip("transformers")
+
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_backbone.py"
+    argv = ["bench", "--hidden", "32", "--layers", "1", "--heads", "4", "--tokens", "64", "--repeats", "1"]
+    monkeypatch.setattr(sys, "argv", argv)
+    runpy.run_path(str(script), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "nttracks" in out and "transformers" in out and "ratio" in out

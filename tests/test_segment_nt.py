@@ -10,10 +10,11 @@ from safetensors.torch import load_file, save_file
 from nttracks.errors import CheckpointError, ModelError
 from nttracks.models.base import Geometry, TrackModel
 from nttracks.models.loading import describe_model
-from nttracks.models.nt import NTBackbone, init_weights
+from nttracks.models.nt import NTBackbone, NTConfig, init_weights
 from nttracks.models.segment_nt import (
     FEATURES,
     TRAINING_RESCALING,
+    SegmentNT,
     UNetHead,
     load_segment_nt,
     save_random_segment_nt,
@@ -245,3 +246,13 @@ def test_window_choice(checkpoint):
     assert load_segment_nt(checkpoint, window=1200).geometry.window == 1200
     with pytest.raises(ModelError, match="multiples of 24"):
         load_segment_nt(checkpoint, window=1206)
+
+
+def test_parameter_count_of_released_shape():
+    """SegmentNT at full size: 66.25 M head, 559.3 M with the unused position table (nt_spec §3.3, §6)."""
+    with torch.device("meta"):
+        full = SegmentNT(NTConfig(4107, 1024, 29, 16, 4096, rope_scaling=TRAINING_RESCALING))
+    head = sum(p.numel() for m in (full.unet, full.fc) for p in m.parameters())
+    total = sum(p.numel() for p in full.parameters()) + 2050 * 1024
+    assert head / 1e6 == pytest.approx(66.25, abs=0.01)
+    assert total / 1e6 == pytest.approx(559.3, abs=0.05)
