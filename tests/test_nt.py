@@ -24,7 +24,7 @@ from nttracks.models.nt import (
 from nttracks.models.tokenizer import V1, V2, tokenize
 
 
-def hf_checkpoint(directory, *, rotary: bool):
+def hf_checkpoint(directory, *, rotary: bool, tie: bool = False):
     """A tiny random EsmForMaskedLM saved by transformers; weights widened so outputs are O(1)."""
     transformers = pytest.importorskip("transformers")
     config = transformers.EsmConfig(
@@ -40,7 +40,7 @@ def hf_checkpoint(directory, *, rotary: bool):
         mask_token_id=2,
         layer_norm_eps=1e-12,
         emb_layer_norm_before=False,
-        tie_word_embeddings=False,
+        tie_word_embeddings=tie,
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
         attn_implementation="eager",
@@ -86,6 +86,17 @@ def test_parity_with_transformers(tmp_path, rotary, with_n):
     torch.testing.assert_close(logits[keep], expected.logits[keep], atol=1e-4, rtol=0)
     torch.testing.assert_close(last[keep], expected.hidden_states[-1][keep], atol=1e-4, rtol=0)
     torch.testing.assert_close(middle[keep], expected.hidden_states[2][keep], atol=1e-4, rtol=0)
+
+
+def test_tied_decoder(tmp_path):
+    """transformers' default ties the LM decoder to the word embeddings and then does not save it."""
+    from safetensors.torch import load_file
+
+    reference = hf_checkpoint(tmp_path, rotary=True, tie=True)
+    assert "lm_head.decoder.weight" not in load_file(str(tmp_path / "model.safetensors"))
+    ids = tokenize(windows(False), V2).ids
+    with torch.no_grad():
+        torch.testing.assert_close(load_nt(tmp_path)(ids), reference(input_ids=ids).logits, atol=1e-4, rtol=0)
 
 
 def test_swiglu_against_hand_computation():
