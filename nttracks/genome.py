@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import re
 import tempfile
 import urllib.error
 import urllib.request
@@ -571,12 +572,16 @@ def _open_pyfaidx(path: Path, index_cache: Path | None) -> Any:  # a pyfaidx.Fas
     try:
         return pyfaidx.Fasta(str(path), as_raw=True, **kwargs)
     except pyfaidx.FastaIndexingError as exc:
-        raise MalformedFastaError(f"{path} is not valid FASTA: {exc}") from exc
+        raise MalformedFastaError(
+            f"{path} is not valid FASTA: {exc} Fix the file: each sequence needs a '>name' line, and all "
+            "of its lines but the last must have the same length"
+        ) from exc
     except ValueError as exc:
-        if "Duplicate key" in str(exc):
+        duplicate = re.match(r'Duplicate key "(.*)"', str(exc))
+        if duplicate:
             raise MalformedFastaError(
-                f"{path} is not valid FASTA: sequence name {str(exc).split(' ', 2)[-1]} appears more "
-                "than once; give every sequence a unique name"
+                f"{path} is not valid FASTA: the sequence name {duplicate.group(1)!r} appears more than "
+                "once; give every sequence a unique name"
             ) from exc
         raise MalformedFastaError(f"{path} is not valid FASTA: {exc}") from exc
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
