@@ -223,7 +223,11 @@ def download(url: str, dest: Path, *, progress: Progress | None = None, chunk: i
         bgzip = _is_bgzip(first)
         if bgzip and dest.suffix != ".gz":
             dest = dest.with_name(dest.name + ".gz")
-        inflate = gzipped and not bgzip and url.endswith(".gz")
+        if url.endswith(".gz") and not gzipped:
+            raise GenomeUnavailableError(
+                f"could not download {url} (the server sent no gzip data: starts with {first[:20]!r})"
+            )
+        inflate = gzipped and not bgzip
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
         tmp = Path(tmp_name)
         try:
@@ -303,7 +307,7 @@ def open_genome(
             f"unknown genome {name_or_fasta!r}: not a registered name ({', '.join(REGISTRY)}) and no "
             "such file; pass a registered name, or --fasta PATH to run on any FASTA"
         )
-    return open_fasta(path)
+    return open_fasta(path, index_cache=cache)
 
 
 def _default_cache() -> Path:
@@ -602,61 +606,66 @@ _TWOBIT_VALUE[[A, C, G, T, N]] = [2, 1, 3, 0, 0]
 def write_twobit(genome: Genome, path: Path) -> None:
     """Write ``genome`` as a UCSC .2bit (version 0): packed bases, N blocks and soft-mask blocks.
 
-    Chromosomes keep the genome's order. Written to a temporary name and renamed when complete.
-    Layout (kent ``twoBit.c``): header (signature, version, count, reserved), index (name size,
-    name, uint32 offset), then per sequence: dnaSize, nBlockCount/starts/sizes,
-    maskBlockCount/starts/sizes, reserved, packed DNA (4 bases a byte, first base in the high bits).
+    Chromosomes keep the genome's order; one chromosome is in memory at a time. Written to a
+    temporary name and renamed when complete. Layout (kent ``twoBit.c``): header (signature,
+    version 0, count, reserved), index (name size, name, uint32 offset), then per sequence: dnaSize,
+    nBlockCount/starts/sizes, maskBlockCount/starts/sizes, reserved, packed DNA (T=0 C=1 A=2 G=3,
+    4 bases a byte, first base in the high bits). N (and any IUPAC code) is stored as T plus an N block.
     """
     path = Path(path)
-    records = []
-    for chrom in genome.chroms:
-        raw = genome.raw(chrom)
-        codes = _LUT[raw]
-        if (codes == _INVALID).any():
-            genome.codes(chrom)  # raises the MalformedFastaError with the position
-        n_starts, n_ends = _runs(codes == N)
-        m_starts, m_ends = _runs((raw >= ord("a")) & (raw <= ord("z")))
-        vals = _TWOBIT_VALUE[codes]
-        pad = (-len(vals)) % 4
-        if pad:
-            vals = np.concatenate([vals, np.zeros(pad, dtype=np.uint8)])
-        quads = vals.reshape(-1, 4)
-        packed = (quads[:, 0] << 6) | (quads[:, 1] << 4) | (quads[:, 2] << 2) | quads[:, 3]
-        header = b"".join(
-            [
-                np.array([len(raw), len(n_starts)], dtype="<u4").tobytes(),
-                n_starts.astype("<u4").tobytes(),
-                (n_ends - n_starts).astype("<u4").tobytes(),
-                np.array([len(m_starts)], dtype="<u4").tobytes(),
-                m_starts.astype("<u4").tobytes(),
-                (m_ends - m_starts).astype("<u4").tobytes(),
-                np.array([0], dtype="<u4").tobytes(),
-            ]
-        )
-        records.append((chrom.encode("ascii"), header, packed.astype(np.uint8).tobytes()))
-    for name, _, _ in records:
-        if len(name) > 255:
-            raise GenomeError(f"sequence name {name.decode()!r} is longer than .2bit allows (255 bytes)")
-    offset = 16 + sum(1 + len(name) + 4 for name, _, _ in records)
-    index = []
-    for name, header, packed in records:
-        index.append(bytes([len(name)]) + name + np.array([offset], dtype="<u4").tobytes())
-        offset += len(header) + len(packed)
-        if offset > 0xFFFFFFFF:
-            raise GenomeError(
-                f"genome {genome.name} is too large for a version-0 .2bit (over 4 GiB); "
-                "use UCSC faToTwoBit -long instead"
-            )
+    names = [chrom.encode("ascii") for chrom in genome.chroms]
+    for name in names:
+        if not 0 < len(name) <= 255:
+            raise GenomeError(f"sequence name {name.decode()!r} cannot be stored in a .2bit (1-255 bytes)")
+    index_end = 16 + sum(1 + len(name) + 4 for name in names)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(np.array([_TWOBIT_SIGNATURE, 0, len(records), 0], dtype="<u4").tobytes())
-            out.writelines(index)
-            for _, header, packed in records:
-                out.write(header)
-                out.write(packed)
+            out.write(b"\0" * index_end)  # header and index are written last, once offsets are known
+            offsets = []
+            for chrom in genome.chroms:
+                offsets.append(out.tell())
+                if offsets[-1] > 0xFFFFFFFF:
+                    raise GenomeError(
+                        f"genome {genome.name} is too large for a version-0 .2bit (over 4 GiB); "
+                        "use UCSC faToTwoBit -long instead"
+                    )
+                out.write(_twobit_record(genome, chrom))
+            out.seek(0)
+            out.write(np.array([_TWOBIT_SIGNATURE, 0, len(names), 0], dtype="<u4").tobytes())
+            for name, offset in zip(names, offsets, strict=True):
+                out.write(bytes([len(name)]) + name + np.array([offset], dtype="<u4").tobytes())
         os.replace(tmp_name, path)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
+
+
+def _twobit_record(genome: Genome, chrom: str) -> bytes:
+    """One sequence record of a .2bit file (see write_twobit)."""
+    raw = genome.raw(chrom)
+    codes = _LUT[raw]
+    if (codes == _INVALID).any():
+        genome.codes(chrom)  # raises the MalformedFastaError that names the position
+    n_starts, n_ends = _runs(codes == N)
+    m_starts, m_ends = _runs((raw >= ord("a")) & (raw <= ord("z")))
+    vals = _TWOBIT_VALUE[codes]
+    pad = (-len(vals)) % 4
+    if pad:
+        vals = np.concatenate([vals, np.zeros(pad, dtype=np.uint8)])
+    quads = vals.reshape(-1, 4)
+    packed = (quads[:, 0] << 6) | (quads[:, 1] << 4) | (quads[:, 2] << 2) | quads[:, 3]
+    u4 = np.dtype("<u4")
+    return b"".join(
+        [
+            np.array([len(raw), len(n_starts)], dtype=u4).tobytes(),
+            n_starts.astype(u4).tobytes(),
+            (n_ends - n_starts).astype(u4).tobytes(),
+            np.array([len(m_starts)], dtype=u4).tobytes(),
+            m_starts.astype(u4).tobytes(),
+            (m_ends - m_starts).astype(u4).tobytes(),
+            np.array([0], dtype=u4).tobytes(),
+            packed.astype(np.uint8).tobytes(),
+        ]
+    )

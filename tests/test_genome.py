@@ -285,7 +285,7 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 def _serve(handler, root: Path) -> Iterator[tuple[str, Path]]:
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}", root
@@ -430,3 +430,11 @@ def test_twobit_demo(tmp_path: Path) -> None:
         write_twobit(g, out)
         _check_twobit(g, out)
         assert out.stat().st_size < sum(g.chrom_sizes.values()) // 3  # 2 bits a base, plus blocks
+
+
+def test_download_gz_url_without_gzip_body(tmp_path: Path, server: tuple[str, Path]) -> None:
+    url, root = server
+    (root / "page.fa.gz").write_bytes(b"<html>not found</html>")  # e.g. a proxy's error page
+    with pytest.raises(GenomeUnavailableError, match="no gzip data"):
+        download(f"{url}/page.fa.gz", tmp_path / "page.fa")
+    assert not (tmp_path / "page.fa").exists()
