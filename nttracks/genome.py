@@ -9,9 +9,9 @@ is folded to uppercase; every other letter (IUPAC ambiguity codes, N) is N. Cont
 N-free runs: the only stretches a model is ever shown.
 
 Shipped chromosome-size tables (``nttracks/data/<name>.chrom.sizes``) let a dry run plan a
-registered genome without downloading it. They are UCSC's names and lengths: hg38 (primary,
-``_random`` and ``chrUn_`` sequences; no ``_alt`` haplotypes), hg19 (all 93, haplotypes included),
-mm10, mm39 and dm6 (all sequences).
+registered genome without downloading it. They are UCSC's names and lengths of the very FASTA
+the registry downloads: hg38 analysis set (195), hg19 (93, haplotypes included), mm10 (66),
+mm39 (61) and dm6 (1870), in karyotypic order (a FASTA's own order may differ).
 """
 
 from __future__ import annotations
@@ -109,14 +109,21 @@ class GenomeSource:
         return f"{base.rstrip('/')}/{self.path}"
 
 
-def _ucsc(name: str, organism: str, description: str) -> GenomeSource:
-    return GenomeSource(name, organism, name, f"goldenPath/{name}/bigZips/{name}.fa.gz", description)
+def _ucsc(name: str, organism: str, description: str, file: str | None = None) -> GenomeSource:
+    return GenomeSource(
+        name, organism, name, f"goldenPath/{name}/bigZips/{file or name + '.fa.gz'}", description
+    )
 
 
 REGISTRY: Mapping[str, GenomeSource] = MappingProxyType(
     {
         "demo": GenomeSource("demo", "synthetic", None, None, "nttracks demo genome (generated, offline)"),
-        "hg38": _ucsc("hg38", "Homo sapiens", "Human GRCh38/hg38"),
+        # hg38: UCSC's analysis set, the no-alt FASTA that aligners and ML pipelines use: primary
+        # chromosomes, _random and chrUn_ contigs, chrEBV; the 261 _alt haplotypes (which would be
+        # scored twice) are left out and the chrY PARs are N-masked (already scored on chrX).
+        "hg38": _ucsc(
+            "hg38", "Homo sapiens", "Human GRCh38/hg38 (analysis set)", "analysisSet/hg38.analysisSet.fa.gz"
+        ),
         "hg19": _ucsc("hg19", "Homo sapiens", "Human GRCh37/hg19"),
         "mm10": _ucsc("mm10", "Mus musculus", "Mouse GRCm38/mm10"),
         "mm39": _ucsc("mm39", "Mus musculus", "Mouse GRCm39/mm39"),

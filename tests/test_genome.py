@@ -218,7 +218,10 @@ def test_registry() -> None:
 
 def test_registry_url_follows_mirror(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NTTRACKS_UCSC_MIRROR", raising=False)
-    assert REGISTRY["hg38"].url == "https://hgdownload.soe.ucsc.edu/goldenPath/hg38/bigZips/hg38.fa.gz"
+    assert REGISTRY["hg38"].url == (
+        "https://hgdownload.soe.ucsc.edu/goldenPath/hg38/bigZips/analysisSet/hg38.analysisSet.fa.gz"
+    )
+    assert REGISTRY["mm10"].url == "https://hgdownload.soe.ucsc.edu/goldenPath/mm10/bigZips/mm10.fa.gz"
     monkeypatch.setenv("NTTRACKS_UCSC_MIRROR", "http://mirror.example/ucsc/")
     assert REGISTRY["mm39"].url == "http://mirror.example/ucsc/goldenPath/mm39/bigZips/mm39.fa.gz"
 
@@ -239,8 +242,10 @@ def test_chrom_sizes_tables() -> None:
     assert chrom_sizes_of("mm10")["chr1"] == 195_471_971
     assert chrom_sizes_of("mm39")["chr1"] == 195_154_279
     assert chrom_sizes_of("dm6")["chr2L"] == 23_513_712
+    assert len(hg38) == 195 and hg38["chrEBV"] == 171_823 and not any(c.endswith("_alt") for c in hg38)
     totals = {name: sum(chrom_sizes_of(name).values()) for name in ("hg19", "mm10", "mm39", "dm6")}
     assert totals == {"hg19": 3_137_161_264, "mm10": 2_730_871_774, "mm39": 2_728_222_451, "dm6": 143_726_002}
+    assert [len(chrom_sizes_of(name)) for name in ("mm10", "mm39", "dm6")] == [66, 61, 1870]
     assert chrom_sizes_of("demo") == demo.DEMO_CHROM_SIZES
     with pytest.raises(GenomeError, match=r"'hg99'.*--fasta"):
         chrom_sizes_of("hg99")
@@ -295,10 +300,12 @@ def _serve(handler, root: Path) -> Iterator[tuple[str, Path]]:
         thread.join()
 
 
-def _publish(root: Path, name: str, data: bytes) -> None:
-    path = root / "goldenPath" / name / "bigZips" / f"{name}.fa.gz"
+def _publish(root: Path, name: str, data: bytes) -> Path:
+    """Put ``data`` where the mirror serves registered genome ``name``'s FASTA."""
+    path = root / REGISTRY[name].path
     path.parent.mkdir(parents=True)
     path.write_bytes(data)
+    return path
 
 
 SMALL = {"chr1": "ACGTNNNNacgtACGTAC" * 40, "chr2": "GGGCCCAAATTT" * 25, "chrM": "ACGT"}
@@ -310,7 +317,7 @@ def test_download_registered_genome(
     url, root = server
     plain = write_fasta(tmp_path / "src.fa", SMALL).read_bytes()
     # Two gzip members, as some tools write them; UCSC's <db>.fa.gz is plain gzip, not bgzip.
-    _publish(root, "hg38", gzip.compress(plain[:100]) + gzip.compress(plain[100:]))
+    served = _publish(root, "hg38", gzip.compress(plain[:100]) + gzip.compress(plain[100:]))
     monkeypatch.setenv("NTTRACKS_UCSC_MIRROR", url)
     cache = tmp_path / "cache"
     calls: list[tuple[int, int | None]] = []
@@ -320,7 +327,7 @@ def test_download_registered_genome(
         assert g.fasta.read_bytes() == plain  # decompressed on the fly so pyfaidx can index it
         assert g.chrom_sizes == {k: len(v) for k, v in SMALL.items()}
         np.testing.assert_array_equal(g.codes("chr1", 0, 18), expected_codes(SMALL["chr1"][:18]))
-    size = (root / "goldenPath/hg38/bigZips/hg38.fa.gz").stat().st_size
+    size = served.stat().st_size
     assert calls and calls[-1] == (size, size)
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
     assert [p.name for p in g.fasta.parent.iterdir() if p.name.endswith(".part")] == []
