@@ -21,6 +21,7 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 import urllib.error
 import urllib.request
 import zlib
@@ -404,8 +405,10 @@ class Genome:
         self.name = name
         self.fasta = Path(fasta)
         self.ucsc_name = ucsc_name
+        self._index_cache = index_cache
         self._contigs: dict[str, list[Contig]] = {}
         self._digests: dict[str, str] = {}
+        self._lock = threading.Lock()  # pyfaidx's bgzip reader keeps one file position
         self._fa = _open_pyfaidx(self.fasta, index_cache)
         self._bgzip = bool(self._fa.faidx._bgzf)
         self._index = self._fa.faidx.index
@@ -414,6 +417,10 @@ class Genome:
 
     def __repr__(self) -> str:
         return f"Genome({self.name!r}, {str(self.fasta)!r}, {len(self.chroms)} chromosomes)"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickles (e.g. to a Ray worker or another process) as "open this FASTA again there".
+        return (_reopen, (self.name, str(self.fasta), self.ucsc_name, self._index_cache))
 
     def __enter__(self) -> Genome:
         return self
@@ -437,9 +444,9 @@ class Genome:
             raise ChromosomeError(_unknown_chrom(chrom, self))
 
     def raw(self, chrom: str, start: int = 0, end: int | None = None) -> np.ndarray:
-        """The FASTA's bytes of chrom[start:end] as uint8 (end-start,), case kept (soft mask), no newlines.
+        """The FASTA's bytes of chrom[start:end] as uint8 (end-start,): case kept (soft mask), no newlines.
 
-        Raises MalformedFastaError naming the position when a byte is not a letter.
+        Not validated: ``codes`` is what rejects bytes that are not letters.
         """
         self._check_chrom(chrom)
         size = self.chrom_sizes[chrom]
@@ -453,10 +460,10 @@ class Genome:
         if start == end:
             return np.zeros(0, dtype=np.uint8)
         if self._bgzip:
-            buf = np.frombuffer(self._fa[chrom][start:end].encode("ascii"), dtype=np.uint8)
-        else:
-            buf = self._read_plain(chrom, start, end)
-        return buf
+            with self._lock:
+                text = self._fa[chrom][start:end]
+            return np.frombuffer(bytearray(text, "ascii"), dtype=np.uint8)
+        return self._read_plain(chrom, start, end)
 
     def _read_plain(self, chrom: str, start: int, end: int) -> np.ndarray:
         """Read chrom[start:end] straight from the file using the .fai geometry (engineering.md §6)."""
@@ -536,6 +543,10 @@ class Genome:
             raw = self.raw(chrom)
             self._digests[chrom] = hashlib.sha256(_UPPER[raw].tobytes()).hexdigest()
         return self._digests[chrom]
+
+
+def _reopen(name: str, fasta: str, ucsc_name: str | None, index_cache: Path | None) -> Genome:
+    return Genome(name, Path(fasta), ucsc_name=ucsc_name, index_cache=index_cache)
 
 
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import http.server
+import pickle
 import socket
 import threading
 from collections.abc import Iterator
@@ -127,6 +128,20 @@ def test_codes_match_python_slicing(tmp_path: Path, seq: str, width: int, crlf: 
         np.testing.assert_array_equal(g.codes("s", start, end), expected_codes(seq[start:end]))
         np.testing.assert_array_equal(g.codes("s"), expected_codes(seq))
         assert g.raw("s", start, end).tobytes().decode() == seq[start:end]
+
+
+def test_pickles_as_reopen(toy: Genome) -> None:
+    with pickle.loads(pickle.dumps(toy)) as copy:
+        assert copy is not toy and copy.name == toy.name and copy.chrom_sizes == toy.chrom_sizes
+        np.testing.assert_array_equal(copy.codes("chrA"), toy.codes("chrA"))
+
+
+def test_closed_genome(tmp_path: Path) -> None:
+    g = open_fasta(write_fasta(tmp_path / "c.fa", {"a": "ACGT"}))
+    g.close()
+    g.close()  # idempotent
+    with pytest.raises(GenomeError, match="closed"):
+        g.codes("a")
 
 
 # ----------------------------------------------------------------------------- errors
