@@ -49,6 +49,7 @@ __all__ = [
     "demo_fasta_path",
     "ensure_demo",
     "generate",
+    "read_annotation",
     "write_demo",
 ]
 
@@ -352,6 +353,16 @@ def fasta_bytes(seqs: dict[str, bytes], width: int = LINE_WIDTH) -> bytes:
 
 def bed_bytes(elements: list[Element]) -> bytes:
     return "".join(e.bed() + "\n" for e in elements).encode()
+
+
+def read_annotation(path: Path | None = None) -> list[Element]:
+    """The demo annotation as Elements (default: the cached demo BED, generated on first use)."""
+    path = demo_annotation_path() if path is None else Path(path)
+    elements = []
+    for line in path.read_text().splitlines():
+        chrom, start, end, name, _, strand, ident = line.split("\t")
+        elements.append(Element(chrom, int(start), int(end), name, strand, ident))
+    return elements
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -175,3 +175,7 @@ def test_demo_uses_nttracks_cache_env(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setenv("NTTRACKS_CACHE", str(tmp_path))
     assert demo.demo_annotation_path().is_relative_to(tmp_path)
     assert demo.demo_fasta_path().is_file()
+
+
+def test_read_annotation_round_trip(demo_files: tuple[Path, Path]) -> None:
+    assert demo.read_annotation(demo_files[1]) == demo.generate()[1]
