@@ -144,7 +144,8 @@ class _Builder:
         return int(self.rng.integers(lo, hi + 1))
 
     # -------------------------------------------------------------- elements, in local + coordinates
-    # Each returns (sequence, [(start, end, class, id)], strand-of-the-element-or-None).
+    # Each returns (sequence, [(start, end, class, id)]) in the element's own + orientation;
+    # _chromosome places it on either strand.
 
     def gene(self, gid: str, coding: bool) -> tuple[bytes, list[tuple[int, int, str, str]]]:
         rng = self.rng

@@ -144,6 +144,17 @@ def test_closed_genome(tmp_path: Path) -> None:
         g.codes("a")
 
 
+@given(st.lists(st.booleans(), max_size=200))
+def test_runs_cover_exactly_the_true_positions(mask: list[bool]) -> None:
+    starts, ends = genome._runs(np.array(mask, dtype=bool))
+    rebuilt = np.zeros(len(mask), dtype=bool)
+    for s, e in zip(starts, ends, strict=True):
+        assert s < e
+        rebuilt[s:e] = True
+    assert rebuilt.tolist() == mask
+    assert all(e < s for e, s in zip(ends[:-1], starts[1:], strict=True))  # maximal: runs never touch
+
+
 # ----------------------------------------------------------------------------- errors
 
 
