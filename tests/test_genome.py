@@ -6,7 +6,10 @@ import gzip
 import http.server
 import pickle
 import socket
+import struct
+import sys
 import threading
+import zlib
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
@@ -215,6 +218,27 @@ def test_bgzip_fasta(tmp_path: Path) -> None:
         assert g.chrom_sizes == {k: len(v) for k, v in TOY.items()}
         np.testing.assert_array_equal(g.codes("chrA", 3, 25), expected_codes(TOY["chrA"][3:25]))
         assert g.contigs()[0] == Contig("chrA", 4, 12)
+
+
+def _bgzf_block(data: bytes) -> bytes:
+    """One BGZF block (SAM spec 4.1) built with zlib alone, so this test needs no biopython."""
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -15)
+    body = deflate.compress(data) + deflate.flush()
+    extra = b"BC" + struct.pack("<HH", 2, len(body) + 25)
+    header = b"\x1f\x8b\x08\x04" + b"\0" * 4 + b"\0\xff" + struct.pack("<H", len(extra)) + extra
+    return header + body + struct.pack("<II", zlib.crc32(data), len(data))
+
+
+def test_bgzip_without_biopython_says_what_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "g.fa.gz"
+    path.write_bytes(_bgzf_block(b">a\nACGT\n") + _bgzf_block(b""))
+    assert gzip.decompress(path.read_bytes()) == b">a\nACGT\n"
+    monkeypatch.setitem(sys.modules, "Bio", None)  # as if biopython were not installed
+    monkeypatch.delitem(sys.modules, "Bio.bgzf", raising=False)
+    with pytest.raises(GenomeError, match=r"g\.fa\.gz is bgzip-compressed.*pip install biopython"):
+        open_fasta(path)
 
 
 def test_index_goes_to_cache_when_fasta_dir_is_read_only(
