@@ -547,7 +547,9 @@ def _render_ucsc(spec: HubSpec, catalog: Catalog, plan: list[tuple[FamilyStyle, 
                 ("viewLimits", f"{_num(style.view_limits[0])}:{_num(style.view_limits[1])}"),
                 ("maxHeightPixels", ":".join(map(str, style.height))),
                 ("visibility", style.visibility),
-                ("priority", _num(style.priority if container != "none" else fam.priority)),
+                # A standalone track sorts among the families; a subtrack within its container.
+                ("priority", _num(style.priority if container != "none"
+                                  else fam.priority + (style.priority - 1) / 1000)),
                 ("html", f"{style.name}.html"),
             ]
             stanzas.append(settings)
@@ -615,10 +617,15 @@ def _hub_page(spec: HubSpec, plan: list[tuple[FamilyStyle, list]], base_url: str
         ucsc = f"https://genome.ucsc.edu/cgi-bin/hgTracks?hubUrl={quote(base + '/hub.txt', safe=':/')}"
         if spec.assembly is None:
             ucsc += f"&amp;db={quote(spec.genome)}"
-        washu = (f"https://epigenomegateway.wustl.edu/browser/?genome={quote(spec.genome)}"
-                 f"&amp;hub={quote(base + '/' + WASHU_FILE, safe=':/')}")
-        text += (f"<h2>Open</h2>\n<ul>\n<li><a href=\"{ucsc}\">UCSC Genome Browser</a></li>\n"
-                 f"<li><a href=\"{washu}\">WashU Epigenome Browser</a></li>\n</ul>\n")
+        text += f"<h2>Open</h2>\n<ul>\n<li><a href=\"{ucsc}\">UCSC Genome Browser</a></li>\n"
+        if spec.assembly is None:
+            washu = (f"https://epigenomegateway.wustl.edu/browser/?genome={quote(spec.genome)}"
+                     f"&amp;hub={quote(base + '/' + WASHU_FILE, safe=':/')}")
+            text += f"<li><a href=\"{washu}\">WashU Epigenome Browser</a></li>\n"
+        else:  # WashU only shows the genomes it hosts; the datahub needs a custom genome there
+            text += (f"<li>WashU Epigenome Browser: <code>{WASHU_FILE}</code> lists the tracks, but WashU "
+                     f"does not host the {html.escape(spec.genome)} assembly</li>\n")
+        text += "</ul>\n"
     text += ("<p>The files must be served with HTTP byte-range requests and CORS "
              "(<code>nttracks serve</code> does both).</p>\n")
     return text
@@ -829,7 +836,12 @@ class _Validator:
 
     def read_chrom_sizes(self, path: Path, where: str) -> dict[str, int] | None:
         sizes: dict[str, int] = {}
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as e:
+            self.add(self.rel(path), f"cannot read: {e}")
+            return None
+        for number, line in enumerate(lines, start=1):
             fields = line.split()
             if not fields:
                 continue
@@ -973,8 +985,11 @@ class _Validator:
         defined: dict[str, set[str]] = {}
         for key, value in st.settings.items():
             if re.fullmatch(r"subGroup[1-9]", key):
-                tag, _title, *members = value.split()
-                defined[tag] = {m.split("=", 1)[0] for m in members}
+                words = value.split()
+                if len(words) < 3 or not all("=" in w for w in words[2:]):
+                    self.add(st.where, f"{key} must be '<tag> <Title> <member>=<Label> ...', got {value!r}")
+                    continue
+                defined[words[0]] = {m.split("=", 1)[0] for m in words[2:]}
         if not defined:
             return
         for kid in kids:

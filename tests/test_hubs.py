@@ -16,6 +16,8 @@ import numpy as np
 import pyBigWig
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from nttracks.errors import ConfigError, OutputError
 from nttracks.hubs import (
@@ -241,8 +243,8 @@ def test_assembly_hub_is_written_whole_and_validates_clean(tmp_path: Path) -> No
     assert "parent" not in tdb["sensitivity_mlm"] and tdb["sensitivity_mlm"]["group"] == "nt_predictions"
     assert tdb["toy"]["group"] == "nt_predictions" and "group" not in tdb["toy_gc6"]
 
-    for name, settings in tdb.items():  # a page for every stanza, with the provenance on it
-        page = (tmp_path / "demo" / settings["html"]).read_text()
+    for name, stanza in tdb.items():  # a page for every stanza, with the provenance on it
+        page = (tmp_path / "demo" / stanza["html"]).read_text()
         family = name.split("_")[0]
         for needle in (f"{family}-model-v1", f"sha256:{family}0123abcd", "2026-11-21T09:00:00Z",
                        "nttracks 0.1.0", "max_abs_diff", "0.0125", "&lt;b&gt;not bold&lt;/b&gt;"):
@@ -252,6 +254,7 @@ def test_assembly_hub_is_written_whole_and_validates_clean(tmp_path: Path) -> No
     overview = (tmp_path / "hub.html").read_text()
     assert 'href="demo/elements.html"' in overview and 'href="demo/sensitivity_mlm.html"' in overview
     assert "hubUrl=https://example.org/hubs/demo/hub.txt" in overview
+    assert "does not host the demo assembly" in overview
 
 
 def test_washu_datahub_has_absolute_urls_colours_and_metadata(tmp_path: Path) -> None:
@@ -383,6 +386,9 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
                           "missing hub overview description page (descriptionUrl setting)"),
     "descriptionUrl absent": (lambda h: (h / "hub.html").unlink(), "descriptionUrl hub.html does not exist"),
     # §1.2 genomes.txt and assembly hubs
+    "genomes.txt absent": (lambda h: (h / "genomes.txt").unlink(), "genomesFile genomes.txt does not exist"),
+    "trackDb absent": (lambda h: (h / "demo/trackDb.txt").unlink(),
+                       "trackDb demo/trackDb.txt does not exist"),
     "genome without trackDb": (lambda h: edit(h / "genomes.txt", "trackDb demo/trackDb.txt\n", ""),
                                "Genome stanza should have at least two lines"),
     "duplicate genome": (lambda h: edit(h / "genomes.txt", "genome demo\n",
@@ -478,6 +484,8 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
     "subtrack missing a subgroup": (lambda h: (add_subgroups(h), edit_stanza(h, "toy_T", "base=t ", "")),
                                     "subtrack toy_T not a member of subgroup base"),
     "subgroup not defined at parent": (add_subgroups, 'subtrack "toy_T" has a subgroup "kind" not defined'),
+    "malformed subGroup": (in_stanza("toy", "compositeTrack on\n", "compositeTrack on\nsubGroup1 base\n"),
+                           "subGroup1 must be '<tag> <Title> <member>=<Label> ...'"),
     "subgroup value not defined": (lambda h: (add_subgroups(h), edit_stanza(h, "toy_C", "base=c", "base=z")),
                                    "subtrack toy_C has value 'z' for subgroup base"),
     # WashU datahub
@@ -528,3 +536,33 @@ def test_validator_reads_continuations_comments_and_single_file_hubs(tmp_path: P
 def test_validator_skips_remote_urls(hub: Path) -> None:
     edit_stanza(hub, "toy_A", "bigDataUrl bw/toy_A.bw", "bigDataUrl https://example.org/x.bw")
     assert validate_hub(hub) == []
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_validator_never_crashes_on_mangled_files(tmp_path: Path, data: st.DataObject) -> None:
+    if not (tmp_path / "hub.txt").exists():
+        make_hub(tmp_path, {"toy": ["A", "gc6"], "enhancer": ["developmental", "housekeeping"]})
+    name = data.draw(st.sampled_from(["hub.txt", "genomes.txt", "demo/trackDb.txt", "demo/groups.txt",
+                                      "demo/demo.chrom.sizes", WASHU_FILE]))
+    path = tmp_path / name
+    original = path.read_text()
+    lines = original.splitlines()
+    for _ in range(data.draw(st.integers(1, 4))):
+        i = data.draw(st.integers(0, len(lines) - 1))
+        action = data.draw(st.sampled_from(["drop", "duplicate", "mangle", "blank"]))
+        if action == "drop" and len(lines) > 1:
+            del lines[i]
+        elif action == "duplicate":
+            lines.insert(i, lines[i])
+        elif action == "blank":
+            lines.insert(i, "")
+        else:
+            head = lines[i].split(" ", 1)[0]
+            lines[i] = head + " " + data.draw(st.text(st.characters(codec="ascii"), max_size=12))
+    path.write_text("\n".join(lines) + "\n")
+    try:
+        problems = validate_hub(tmp_path)
+    finally:
+        path.write_text(original)
+    assert all(isinstance(p, str) for p in problems)
