@@ -379,9 +379,8 @@ def write_hub(spec: HubSpec, directory: Path, *, catalog: Catalog | None = None,
     if not directory.is_dir():
         raise OutputError(f"hub directory {directory} does not exist or is not a directory; "
                           "write the bigWigs into it first")
-    if base_url is not None and not re.match(r"^https?://[^/\s]+", base_url):
-        raise ConfigError(f"base URL {base_url!r} must be an absolute http(s) URL of the hub directory, "
-                          "e.g. https://example.org/hub")
+    if base_url is not None:
+        _check_base_url(base_url)
     plan = _plan(spec, catalog, directory)
     files = _render_ucsc(spec, catalog, plan, base_url)
     if base_url is not None:
@@ -395,6 +394,9 @@ def write_hub(spec: HubSpec, directory: Path, *, catalog: Catalog | None = None,
 def washu_tracks(spec: HubSpec, base_url: str, *, catalog: Catalog | None = None) -> list[dict[str, Any]]:
     """WashU datahub track objects (one bigwig per channel) with absolute URLs under ``base_url``."""
     catalog = catalog if catalog is not None else load_catalog()
+    _check_base_url(base_url)
+    for t in spec.tracks:
+        catalog.track(t.family, t.channel)  # unknown family or channel -> ConfigError naming it
     runs = {r.family: r for r in spec.families}
     base = base_url.rstrip("/")
     out = []
@@ -427,6 +429,12 @@ def washu_tracks(spec: HubSpec, base_url: str, *, catalog: Catalog | None = None
     return out
 
 
+def _check_base_url(base_url: str) -> None:
+    if not re.match(r"^https?://[^/\s]+", base_url) or re.search(r"\s", base_url):
+        raise ConfigError(f"base URL {base_url!r} must be an absolute http(s) URL of the hub directory, "
+                          "e.g. https://example.org/hub")
+
+
 def _family_tracks(spec: HubSpec, fam: FamilyStyle) -> list[tuple[TrackStyle, BigWigTrack]]:
     """The spec's tracks of ``fam``, in catalog order."""
     by_channel = {t.channel: t for t in spec.tracks if t.family == fam.family}
@@ -454,7 +462,7 @@ def _plan(spec: HubSpec, catalog: Catalog, directory: Path) -> list[tuple[Family
         seen.add((t.family, t.channel))
         _hub_file(directory, t.path, f"bigWig of {t.family}/{t.channel}")
     runs = [r.family for r in spec.families]
-    for fam in {t.family for t in spec.tracks}:
+    for fam in sorted({t.family for t in spec.tracks}):
         if runs.count(fam) != 1:
             raise ConfigError(f"the hub spec needs exactly one FamilyRun for family {fam!r} "
                               f"(its provenance), found {runs.count(fam)}")
@@ -762,7 +770,7 @@ class _Validator:
                 continue
             if line.startswith("#"):
                 continue
-            key, _, value = line.partition(" ")
+            key, _, value = line.replace("\t", " ").partition(" ")
             if current is None:
                 current = _Stanza(self.rel(path), number, {})
                 stanzas.append(current)

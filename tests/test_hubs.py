@@ -566,3 +566,17 @@ def test_validator_never_crashes_on_mangled_files(tmp_path: Path, data: st.DataO
     finally:
         path.write_text(original)
     assert all(isinstance(p, str) for p in problems)
+
+
+def test_validator_accepts_tabs_between_setting_and_value(hub: Path) -> None:
+    edit_stanza(hub, "toy_A", "color 0,150,0", "color\t0,150,0")
+    assert validate_hub(hub) == []
+
+
+def test_washu_tracks_checks_its_inputs(tmp_path: Path) -> None:
+    spec, _ = make_hub(tmp_path, {"toy": ["A"]})
+    with pytest.raises(ConfigError, match="absolute http"):
+        washu_tracks(spec, "ftp://example.org/hub")
+    bad = HubSpec(**{**spec.__dict__, "tracks": (BigWigTrack("toy", "U", "demo/bw/toy_A.bw"),)})
+    with pytest.raises(ConfigError, match="'U'"):
+        washu_tracks(bad, BASE_URL)
