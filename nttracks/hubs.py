@@ -24,6 +24,7 @@ import os
 import posixpath
 import re
 import string
+from collections.abc import Set
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,7 +210,7 @@ def _track_style(family: str, t: dict[str, Any], where: str, err: _Complainer) -
     if not isinstance(t["autoscale"], bool):
         err.fail(f"{where}.autoscale", f"{t['autoscale']!r} must be true or false")
     return TrackStyle(
-        family=family, channel=err.text(str(t["channel"]), f"{where}.channel", 100), name=name,
+        family=family, channel=err.text(t["channel"], f"{where}.channel", 100), name=name,
         short_label=err.text(t["short_label"], f"{where}.short_label", SHORT_LABEL_MAX),
         long_label=err.text(t["long_label"], f"{where}.long_label", LONG_LABEL_MAX),
         color=err.color(t["color"], f"{where}.color"),
@@ -243,8 +244,8 @@ class _Complainer:
     def fail(self, where: str, message: str) -> Any:
         raise ConfigError(f"track catalog {self.path}: {where}: {message}")
 
-    def mapping(self, value: Any, where: str, *, required: set[str] = frozenset(),
-                allowed: set[str] | None = None) -> dict[str, Any]:
+    def mapping(self, value: Any, where: str, *, required: Set[str] = frozenset(),
+                allowed: Set[str] | None = None) -> dict[str, Any]:
         if not isinstance(value, dict):
             self.fail(where, f"expected a mapping, got {type(value).__name__}")
         if allowed is not None:
