@@ -49,7 +49,9 @@ class Geometry:
         if self.min_length > self.window:
             raise ModelError(f"model geometry: min_length {self.min_length} > window {self.window}")
         if self.multiple % self.grid:
-            raise ModelError(f"model geometry: multiple {self.multiple} must be a multiple of grid {self.grid}")
+            raise ModelError(
+                f"model geometry: multiple {self.multiple} must be a multiple of grid {self.grid}"
+            )
 
     def with_window(self, window: int) -> Geometry:
         """The same geometry with another window length (checked)."""

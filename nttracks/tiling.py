@@ -1,0 +1,172 @@
+"""Tiling: where the model's windows go.
+
+Windows lie inside N-free contigs, start on the model's grid (6 bp: the 6-mer grid of the contig,
+so overlapping windows tokenize alike) and step by ``stride``. The last window of a contig is
+aligned to the contig end (on the grid), so at most ``grid - 1`` bases at a contig's end go
+unscored. A contig shorter than one window gets the longest valid window that fits (a multiple of
+the model's ``multiple``); the fewer than ``multiple`` bases left at its end are unscored, and a
+contig shorter than the model's minimum is not scored at all.
+
+The plan is plain data: a frozen dataclass of arrays, one row per window, in genome order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ConfigError
+from .models.base import Geometry
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """Windows over a set of contigs.
+
+    chroms: chromosome names; ``contig_chrom`` and ``chrom`` index into it.
+    contig_chrom, contig_start, contig_end: (contigs,) the N-free runs tiled.
+    scored_end: (contigs,) end of the scored part of each contig (== contig_start when unscored).
+    contig, chrom, start, end: (windows,) each window's contig, chromosome and [start, end).
+    keep_start, keep_end: (windows,) the bases nearer this window's centre than any neighbour's.
+    new_bases: (windows,) bases this window scores that no earlier window did (progress accounting).
+    """
+
+    geometry: Geometry
+    stride: int
+    chroms: tuple[str, ...]
+    contig_chrom: np.ndarray
+    contig_start: np.ndarray
+    contig_end: np.ndarray
+    scored_end: np.ndarray
+    contig: np.ndarray
+    chrom: np.ndarray
+    start: np.ndarray
+    end: np.ndarray
+    keep_start: np.ndarray
+    keep_end: np.ndarray
+    new_bases: np.ndarray
+
+    @property
+    def n_windows(self) -> int:
+        return len(self.start)
+
+    @property
+    def bases_scored(self) -> int:
+        return int((self.scored_end - self.contig_start).sum())
+
+    @property
+    def bases_unscored(self) -> int:
+        """Bases inside the tiled contigs that no window covers (contig tails, too-short contigs)."""
+        return int((self.contig_end - self.scored_end).sum())
+
+    @property
+    def overlap(self) -> int:
+        return self.geometry.window - self.stride
+
+    def window_lengths(self) -> np.ndarray:
+        return self.end - self.start
+
+
+def resolve_stride(geometry: Geometry, overlap: int | None) -> int:
+    """Stride for the requested overlap: window - overlap, rounded down to the grid (never below it).
+
+    overlap None means half a window.
+    """
+    window = geometry.window
+    if overlap is None:
+        overlap = window // 2
+    if not 0 <= overlap < window:
+        raise ConfigError(
+            f"overlap of {overlap} bp must be at least 0 and less than the window ({window} bp)"
+        )
+    stride = (window - overlap) // geometry.grid * geometry.grid
+    return max(stride, geometry.grid)
+
+
+def plan_tiles(
+    contigs: Sequence[tuple[str, int, int]],
+    geometry: Geometry,
+    *,
+    stride: int,
+    chroms: Sequence[str] | None = None,
+) -> TilePlan:
+    """Tile contigs, given as (chrom, start, end) in genome order, with windows of ``geometry.window``.
+
+    ``chroms`` fixes the chromosome index order (default: order of first appearance).
+    """
+    window = geometry.window
+    if stride % geometry.grid or not 0 < stride <= window:
+        raise ConfigError(
+            f"stride {stride} must be a positive multiple of {geometry.grid} bp, at most {window}"
+        )
+    names = list(chroms) if chroms is not None else list(dict.fromkeys(c for c, _, _ in contigs))
+    index = {name: i for i, name in enumerate(names)}
+
+    c_chrom, c_start, c_end, c_scored = [], [], [], []
+    w_contig, w_start, w_end = [], [], []
+    for ci, (name, cs, ce) in enumerate(contigs):
+        length = ce - cs
+        c_chrom.append(index[name])
+        c_start.append(cs)
+        c_end.append(ce)
+        if length >= window:
+            starts = np.arange(0, length - window + 1, stride, dtype=np.int64)
+            last = (length - window) // geometry.grid * geometry.grid
+            if starts[-1] != last:
+                starts = np.append(starts, last)
+            ends = starts + window
+        elif length >= geometry.min_length:
+            starts = np.zeros(1, dtype=np.int64)
+            ends = starts + length // geometry.multiple * geometry.multiple
+        else:
+            starts = ends = np.zeros(0, dtype=np.int64)
+        c_scored.append(cs + (int(ends[-1]) if len(ends) else 0))
+        w_contig.append(np.full(len(starts), ci, dtype=np.int32))
+        w_start.append(starts + cs)
+        w_end.append(ends + cs)
+
+    contig = _cat(w_contig, np.int32)
+    start = _cat(w_start, np.int64)
+    end = _cat(w_end, np.int64)
+    contig_chrom = np.asarray(c_chrom, dtype=np.int32)
+    keep_start, keep_end, new_bases = _ownership(contig, start, end)
+    return TilePlan(
+        geometry=geometry,
+        stride=stride,
+        chroms=tuple(names),
+        contig_chrom=contig_chrom,
+        contig_start=np.asarray(c_start, dtype=np.int64),
+        contig_end=np.asarray(c_end, dtype=np.int64),
+        scored_end=np.asarray(c_scored, dtype=np.int64),
+        contig=contig,
+        chrom=contig_chrom[contig] if len(contig) else np.zeros(0, dtype=np.int32),
+        start=start,
+        end=end,
+        keep_start=keep_start,
+        keep_end=keep_end,
+        new_bases=new_bases,
+    )
+
+
+def _ownership(contig: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Nearest-centre ownership intervals and newly covered bases per window.
+
+    Between neighbours j and j+1 of one contig the boundary is the midpoint of their centres,
+    floor((s_j + e_j + s_{j+1} + e_{j+1}) / 4), which lies inside both windows when they overlap.
+    """
+    keep_start = start.copy()
+    keep_end = end.copy()
+    new_bases = end - start
+    if len(start) > 1:
+        same = contig[1:] == contig[:-1]
+        boundary = (start[:-1] + end[:-1] + start[1:] + end[1:]) // 4
+        keep_end[:-1] = np.where(same, boundary, end[:-1])
+        keep_start[1:] = np.where(same, boundary, start[1:])
+        new_bases[1:] = np.where(same, end[1:] - np.maximum(start[1:], end[:-1]), new_bases[1:])
+    return keep_start, keep_end, new_bases
+
+
+def _cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
+    return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
