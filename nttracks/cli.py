@@ -1,0 +1,131 @@
+"""The ``nttracks`` command line: each command validates its arguments, loads the config and calls one
+library function. Library errors (``NttracksError``) become one message and an exit code, here only.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .errors import NttracksError, UsageError
+
+app = typer.Typer(
+    name="nttracks",
+    help="Genome-browser track hubs from Nucleotide Transformer models.\n\n"
+    "Slides a model across whole chromosomes, stitches the overlapping windows and writes bigWig "
+    "tracks bundled as UCSC and WashU hubs. Start with: nttracks genome demo --out hub/",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+models_app = typer.Typer(help="Inspect Nucleotide Transformer checkpoints.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+def _progress(description: str, total: int) -> Any:
+    from tqdm.auto import tqdm
+
+    # disable=None: no bar when stderr is not a terminal (cron logs stay clean).
+    return tqdm(total=total, desc=description, unit="bp", unit_scale=True, disable=None, dynamic_ncols=True)
+
+
+@app.command("genome")
+def genome_cmd(
+    name: Annotated[
+        str | None,
+        typer.Argument(help="A registered genome (demo, hg38, hg19, mm10, mm39, dm6); or use --fasta."),
+    ] = None,
+    fasta: Annotated[
+        Path | None,
+        typer.Option(help="Run on any FASTA file (plain or bgzip) instead of a registered genome."),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Hub directory to write (created when missing).")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            help="YAML config (default: configs/<genome>.yaml, or configs/default.yaml for --fasta)."
+        ),
+    ] = None,
+    chroms: Annotated[
+        str | None, typer.Option(help="Comma-separated chromosomes to score (default: all).")
+    ] = None,
+    regions: Annotated[Path | None, typer.Option(help="BED file: score only these intervals.")] = None,
+    exclude: Annotated[
+        Path | None, typer.Option(help="BED file: never score these intervals (e.g. a blacklist).")
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto (GPU when present), cpu, cuda or cuda:N.")] = "auto",
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Public URL the hub will be served from; needed for the WashU datahub (washu.json)."
+        ),
+    ] = None,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the plan (windows, bases, output size) and write nothing."),
+    ] = False,
+) -> None:
+    """Build the track hub of a genome: every configured track family, as bigWig tracks.
+
+    Example: nttracks genome demo --out hub/   (the bundled demo genome; offline, CPU, under a minute)
+    """
+    from .config import config_for_genome, load_config
+    from .runs import RunRequest, check_out, plan_run, run_genome
+
+    if (name is None) == (fasta is None):
+        raise UsageError("give either a genome name (e.g. demo, hg38) or --fasta PATH, not both or neither")
+    if out is None and not dry_run:
+        raise UsageError("no output directory: pass --out DIR (or --dry-run to see the plan)")
+    if out is not None:
+        check_out(out)
+    genome: str | Path = name if name is not None else fasta  # type: ignore[assignment]
+    cfg = load_config(config if config is not None else config_for_genome(name or "default"))
+    request = RunRequest(
+        genome=genome,
+        config=cfg,
+        out=out,
+        chroms=tuple(c.strip() for c in chroms.split(",") if c.strip()) if chroms else None,
+        device=device,
+        regions=regions,
+        exclude=exclude,
+        base_url=base_url,
+    )
+    if dry_run:
+        typer.echo(plan_run(request).summary())
+        return
+    result = run_genome(request, progress=_progress)
+    families = ", ".join(result.manifest["families"])
+    typer.echo(f"wrote {result.out}/hub.txt ({families}); manifest: {result.out}/manifest.json")
+    if base_url is None:
+        typer.echo("no --base-url: the WashU datahub (washu.json) was not written", err=True)
+
+
+@models_app.command("inspect")
+def models_inspect(
+    checkpoint: Annotated[str, typer.Argument(help="Checkpoint directory (HF layout) or HuggingFace id.")],
+) -> None:
+    """Architecture, parameter count, vocabulary and window geometry of a checkpoint."""
+    from .models import describe_model
+
+    typer.echo(str(describe_model(checkpoint)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning library errors into a message and an exit code."""
+    try:
+        app(args=argv, prog_name="nttracks", standalone_mode=True)
+    except NttracksError as exc:
+        typer.echo(f"nttracks: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("nttracks: interrupted; the live hub was not changed", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
