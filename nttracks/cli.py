@@ -96,7 +96,7 @@ def genome_cmd(
         base_url=base_url,
     )
     if dry_run:
-        typer.echo(plan_run(request).summary())
+        typer.echo(plan_run(request, dry_run=True).summary())
         return
     result = run_genome(request, progress=_progress)
     families = ", ".join(result.manifest["families"])

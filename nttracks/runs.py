@@ -26,8 +26,8 @@ import numpy as np
 from . import __version__
 from .bigwig import BigWigWriters
 from .config import Config, FamilyConfig
-from .errors import ConfigError, ModelError, NothingToScoreError, OutputError, UsageError
-from .genome import REGISTRY, Contig, Genome, open_genome, write_twobit
+from .errors import ChromosomeError, ConfigError, ModelError, NothingToScoreError, OutputError, UsageError
+from .genome import REGISTRY, Contig, Genome, chrom_sizes_of, open_genome, registered_fasta_path, write_twobit
 from .hubs import (
     AssemblySpec,
     BigWigTrack,
@@ -42,10 +42,13 @@ from .models.base import Geometry, TrackModel
 from .stitch import ContigStitcher, array_module, quantize, window_weights
 from .tiling import TilePlan, plan_tiles, resolve_stride
 
+SEGMENT_NT_HEAD_PARAMS = 66.25e6  # nt_spec.md §3.3
 FLUSH_BASES = 1 << 20  # stitched bases gathered before a hand-off to the bigWig writers
 # Bytes per scored base per quantized per-base track, with zoom levels (engineering.md §1):
 # sparse signals ~0.9, dense ~2.5.
 BYTES_PER_BASE = (0.9, 2.5)
+H100_BF16_FLOPS = 989e12  # dense bf16 peak
+ASSUMED_MFU = 0.4  # engineering.md §2: 40-55% is reachable for the 500M shape with fused attention
 
 
 class ProgressBar(Protocol):
@@ -84,29 +87,46 @@ class FamilyPlan:
 
 @dataclass(frozen=True)
 class RunPlan:
-    genome: Genome
+    """A checked plan. ``genome`` is None for a dry run of a registered genome not downloaded yet:
+    then the contigs are whole chromosomes from the shipped size table (N gaps unknown)."""
+
+    genome_name: str
+    chrom_sizes: dict[str, int]
+    source: str
+    genome: Genome | None
     contigs: tuple[Contig, ...]
     families: tuple[FamilyPlan, ...]
 
     def summary(self) -> str:
         """The plan as a person reads it (what --dry-run prints)."""
-        g = self.genome
         lines = [
-            f"genome {g.name}: {len(g.chroms)} chromosomes, {sum(g.chrom_sizes.values()):,} bp ({g.fasta})",
-            f"selected: {len(self.contigs):,} N-free contigs, {sum(c.length for c in self.contigs):,} bp",
+            f"genome {self.genome_name}: {len(self.chrom_sizes)} chromosomes, "
+            f"{sum(self.chrom_sizes.values()):,} bp ({self.source})",
+            f"selected: {len(self.contigs):,} contigs, {sum(c.length for c in self.contigs):,} bp",
         ]
         total_lo = total_hi = 0.0
+        gpu_seconds = 0.0
         for fam in self.families:
             p = fam.plan
-            channels = len(channel_names(fam.name, fam.settings))
+            channels = len(channel_names(fam.name))
             lo, hi = (b * p.bases_scored * channels for b in BYTES_PER_BASE)
             total_lo, total_hi = total_lo + lo, total_hi + hi
             lines.append(
-                f"{fam.name}: {p.n_windows:,} windows of {fam.geometry.window:,} bp (overlap {p.overlap:,} bp, "
-                f"stitch {fam.settings.stitch}, batch {fam.settings.batch_size}); {p.bases_scored:,} bases "
-                f"scored, {p.bases_unscored:,} unscored; {channels} bigWig tracks, "
-                f"about {_size(lo)}-{_size(hi)}"
+                f"{fam.name}: {p.n_windows:,} windows of {fam.geometry.window:,} bp "
+                f"(overlap {p.overlap:,} bp, stitch {fam.settings.stitch}, batch {fam.settings.batch_size}); "
+                f"{p.bases_scored:,} bases scored, {p.bases_unscored:,} unscored; "
+                f"{channels} bigWig tracks, about {_size(lo)}-{_size(hi)}"
             )
+            flops = plan_flops(fam)
+            if flops:
+                seconds = flops / (H100_BF16_FLOPS * ASSUMED_MFU)
+                gpu_seconds += seconds
+                lines.append(
+                    f"  {flops:.3g} FLOP: about {_duration(seconds)} on one H100 "
+                    f"(bf16 at {ASSUMED_MFU:.0%} of its {H100_BF16_FLOPS / 1e12:.0f} TFLOP/s peak)"
+                )
+        if gpu_seconds:
+            lines.append(f"estimated GPU time: {_duration(gpu_seconds)} on one H100")
         lines.append(f"estimated output: {_size(total_lo)}-{_size(total_hi)}")
         return "\n".join(lines)
 
@@ -131,7 +151,7 @@ def default_geometry(family: str) -> Geometry:
     raise ConfigError(f"track family {family!r} has no model yet")
 
 
-def channel_names(family: str, settings: FamilyConfig) -> tuple[str, ...]:
+def channel_names(family: str) -> tuple[str, ...]:
     """Output channels of a family's model (for planning; the loaded model's own list is used to run)."""
     if family == "toy":
         from .models.toy import BaseIdentityModel
@@ -143,32 +163,83 @@ def channel_names(family: str, settings: FamilyConfig) -> tuple[str, ...]:
 
 
 def plan_run(
-    request: RunRequest, *, download_progress: Callable[[int, int | None], None] | None = None
+    request: RunRequest,
+    *,
+    dry_run: bool = False,
+    download_progress: Callable[[int, int | None], None] | None = None,
 ) -> RunPlan:
-    """Open the genome and tile every family; raises before anything is written."""
+    """Open the genome and tile every family; raises before anything is written.
+
+    dry_run: a registered genome that is not in the cache yet is planned from its shipped chromosome
+    sizes instead of being downloaded (whole chromosomes, N gaps unknown).
+    """
     config = request.config
     geometries = {name: _family_geometry(name, fam, config) for name, fam in config.families.items()}
-    genome = open_genome(request.genome, cache_dir=request.cache_dir, progress=download_progress)
-    contigs = genome.contigs(list(request.chroms) if request.chroms else None)
+    genome: Genome | None = None
+    if dry_run and _registered_not_cached(request):
+        name = str(request.genome)
+        sizes = chrom_sizes_of(name)
+        source = "shipped chromosome sizes; not downloaded yet, so N gaps count as sequence"
+        contigs = _whole_chromosomes(name, sizes, request.chroms)
+    else:
+        genome = open_genome(request.genome, cache_dir=request.cache_dir, progress=download_progress)
+        name, sizes, source = genome.name, genome.chrom_sizes, str(genome.fasta)
+        contigs = genome.contigs(list(request.chroms) if request.chroms else None)
     if request.regions is not None or request.exclude is not None:
         from .regions import restrict_contigs
 
-        contigs = restrict_contigs(
-            contigs, genome.chrom_sizes, regions=request.regions, exclude=request.exclude
-        )
+        contigs = restrict_contigs(contigs, sizes, regions=request.regions, exclude=request.exclude)
     spans = [(c.chrom, c.start, c.end) for c in contigs]
     families = []
-    for name, fam in config.families.items():
-        geometry = geometries[name]
-        plan = plan_tiles(spans, geometry, stride=resolve_stride(geometry, fam.overlap), chroms=genome.chroms)
+    for fam_name, fam in config.families.items():
+        geometry = geometries[fam_name]
+        plan = plan_tiles(spans, geometry, stride=resolve_stride(geometry, fam.overlap), chroms=list(sizes))
         if plan.n_windows == 0:
             raise NothingToScoreError(
-                f"nothing to score for {name}: the selected sequence ({sum(c.length for c in contigs):,} bp in "
-                f"{len(contigs)} N-free contigs) has no stretch of at least {geometry.min_length} bp; "
-                "check --chroms, --regions and --exclude"
+                f"nothing to score for {fam_name}: the selected sequence "
+                f"({sum(c.length for c in contigs):,} bp in {len(contigs)} N-free contigs) has no stretch of "
+                f"at least {geometry.min_length} bp; check --chroms, --regions and --exclude"
             )
-        families.append(FamilyPlan(name, fam, geometry, plan))
-    return RunPlan(genome, tuple(contigs), tuple(families))
+        families.append(FamilyPlan(fam_name, fam, geometry, plan))
+    return RunPlan(name, dict(sizes), source, genome, tuple(contigs), tuple(families))
+
+
+def _registered_not_cached(request: RunRequest) -> bool:
+    name = request.genome
+    if not isinstance(name, str) or name not in REGISTRY or REGISTRY[name].path is None:
+        return False
+    fasta = registered_fasta_path(name, request.cache_dir)
+    return not (fasta.is_file() or fasta.with_name(fasta.name + ".gz").is_file())
+
+
+def _whole_chromosomes(name: str, sizes: dict[str, int], chroms: Sequence[str] | None) -> list[Contig]:
+    for chrom in chroms or ():
+        if chrom not in sizes:
+            alias = chrom.removeprefix("chr") if chrom.startswith("chr") else f"chr{chrom}"
+            hint = f" (did you mean {alias}?)" if alias in sizes else ""
+            raise ChromosomeError(
+                f"chromosome {chrom!r} is not in genome {name}{hint}; it has {len(sizes)}: "
+                f"{', '.join(list(sizes)[:8])}{', ...' if len(sizes) > 8 else ''}"
+            )
+    wanted = set(chroms) if chroms else None
+    return [Contig(c, 0, n) for c, n in sizes.items() if wanted is None or c in wanted]
+
+
+def plan_flops(fam: FamilyPlan) -> float:
+    """Forward FLOPs of a family's windows (0 for the toy model), for the published model shapes.
+
+    Per token per layer: 8h^2 (q, k, v, o) + 6 h f (SwiGLU up and down) + 4 T h (attention scores and
+    values), engineering.md §2; SegmentNT adds its U-Net head (about 2 FLOP per parameter per token).
+    """
+    if fam.name != "elements":
+        return 0.0
+    from .models.nt import NTConfig
+
+    cfg = NTConfig()  # SegmentNT's NT-v2-500M backbone
+    lengths = fam.plan.window_lengths()
+    tokens = lengths // 6 + 1
+    per_token = cfg.layers * (8 * cfg.hidden**2 + 6 * cfg.hidden * cfg.intermediate + 4 * tokens * cfg.hidden)
+    return float((tokens * (per_token + 2 * SEGMENT_NT_HEAD_PARAMS)).sum())
 
 
 def _family_geometry(name: str, fam: FamilyConfig, config: Config) -> Geometry:
@@ -197,6 +268,7 @@ def run_genome(request: RunRequest, *, progress: ProgressFactory | None = None) 
     out = Path(request.out)
     check_out(out)
     run = plan_run(request)
+    assert run.genome is not None  # only a dry run plans without the FASTA
     from .predict import resolve_device
 
     device = resolve_device(request.device)
@@ -307,9 +379,7 @@ def _load_model(fam: FamilyPlan, device: Any) -> tuple[TrackModel, str, str]:
 
         if fam.settings.checkpoint is None:
             raise ConfigError("families.elements.checkpoint: not set; give a SegmentNT directory or HF id")
-        bf16 = fam.settings.precision == "bf16" or (
-            fam.settings.precision == "auto" and device.type == "cuda"
-        )
+        bf16 = fam.settings.precision == "bf16" or (fam.settings.precision == "auto" and device.type == "cuda")
         directory = resolve_checkpoint(fam.settings.checkpoint)
         model = load_segment_nt(
             directory,
@@ -505,6 +575,14 @@ def _publish(staging: Path, out: Path) -> list[Path]:
         moved.append(dst)
     shutil.rmtree(staging)
     return moved
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def _size(n: float) -> str:
