@@ -189,6 +189,11 @@ def plan_run(
         from .regions import restrict_contigs
 
         contigs = restrict_contigs(contigs, sizes, regions=request.regions, exclude=request.exclude)
+        if not contigs:
+            raise NothingToScoreError(
+                "--regions/--exclude leave no base of the selected chromosomes to score; "
+                "check that the BED files are for this genome"
+            )
     spans = [(c.chrom, c.start, c.end) for c in contigs]
     families = []
     for fam_name, fam in config.families.items():

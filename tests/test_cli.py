@@ -71,6 +71,12 @@ BAD_INPUTS = {
     "missing config": (lambda d: ["demo", "--config", str(d / "none.yaml")], 2, "none.yaml does not exist"),
     "unknown chromosome": (lambda d: ["demo", "--chroms", "chr1,chr9"], 3, "chr9"),
     "no CUDA": (lambda d: ["demo", "--device", "cuda"], 2, "no CUDA device"),
+    "regions on a chromosome the genome lacks": (
+        lambda d: ["demo", "--regions", str(write(d / "r.bed", "1\t0\t100\n"))],
+        2,
+        "r.bed",
+    ),
+    "missing exclude BED": (lambda d: ["demo", "--exclude", str(d / "none.bed")], 2, "none.bed"),
     "name and --fasta": (lambda d: ["demo", "--fasta", str(d / "x.fa")], 2, "not both"),
 }
 

@@ -159,3 +159,38 @@ def test_nothing_to_score(tmp_path: Path) -> None:
 def test_out_is_required(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="--out"):
         run_genome(RunRequest(genome="demo", config=toy_config()))
+
+
+def test_regions_and_exclude_restrict_the_scored_bases(demo: Genome, tmp_path: Path) -> None:
+    codes = demo.codes("chr2")
+    lo, hi = 60_000, 70_000
+    assert not (codes[lo:hi] == 4).any()  # an N-free stretch, so the contigs are known by hand
+    (tmp_path / "keep.bed").write_text(f"chr2\t{lo}\t{hi}\n")
+    (tmp_path / "drop.bed").write_text(f"chr2\t{lo + 3000}\t{lo + 3100}\n")
+    out = tmp_path / "hub"
+    config = toy_config()
+    run_genome(
+        RunRequest(genome="demo", config=config, out=out, regions=tmp_path / "keep.bed", exclude=tmp_path / "drop.bed")
+    )
+    truth = expected(demo, "chr2", "gc6")
+    want = np.full(len(codes), np.nan)
+    for start, end in ((lo, lo + 3000), (lo + 3100, hi)):
+        n = scored_length(end - start, 1200)
+        g = ((codes[start : start + n] == 1) | (codes[start : start + n] == 2)).reshape(-1, 6).mean(1).repeat(6)
+        want[start : start + n] = g
+    assert not np.allclose(want[lo + 3100 : hi - 10], truth[lo + 3100 : hi - 10])  # a new 6-mer grid
+    bw = pyBigWig.open(str(out / "demo" / "bw" / "toy_gc6.bw"))
+    try:
+        values = np.array(bw.values("chr2", 0, len(codes)), dtype=np.float64)
+        assert np.isnan(bw.values("chr1", 0, 1000)).all()
+    finally:
+        bw.close()
+    np.testing.assert_array_equal(~np.isnan(values), ~np.isnan(want))
+    np.testing.assert_allclose(values[~np.isnan(values)], want[~np.isnan(want)], atol=1e-6)
+
+
+def test_regions_that_miss_everything(tmp_path: Path) -> None:
+    (tmp_path / "keep.bed").write_text("chr2\t0\t10\n")  # inside chr2's leading N gap
+    with pytest.raises(NothingToScoreError):
+        run_genome(RunRequest(genome="demo", config=toy_config(), out=tmp_path / "hub", regions=tmp_path / "keep.bed"))
+    assert not (tmp_path / "hub").exists()
