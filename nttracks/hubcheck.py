@@ -331,7 +331,7 @@ class _Validator:
         if "type" not in s:
             self.add(where, f"Missing required 'type' setting in track {name}")
             return
-        kind, *extra = s["type"].split()
+        kind, *extra = s["type"].split() or [""]  # an empty "type" line is unsupported, not a crash
         if kind not in _SUPPORTED_TYPES:
             self.add(where, f"Unsupported type '{s['type']}' in track {name}")
             return

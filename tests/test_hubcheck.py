@@ -101,6 +101,7 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
                      "Missing required 'longLabel' setting in track enhancer"),
     "missing type": (in_stanza("toy_A", "type bigWig 0 1\n", ""), "Missing required 'type'"),
     "unsupported type": (in_stanza("toy_A", "type bigWig 0 1", "type bigWog"), "Unsupported type"),
+    "empty type": (in_stanza("toy_A", "type bigWig 0 1", "type "), "Unsupported type '' in track toy_A"),
     "bad bigWig range": (in_stanza("toy_A", "type bigWig 0 1", "type bigWig 0"),
                          "must be 'bigWig' or 'bigWig <min> <max>'"),
     "no bigDataUrl": (in_stanza("toy_A", "bigDataUrl bw/toy_A.bw\n", ""),
