@@ -124,7 +124,10 @@ class _Validator:
         stanzas: list[_Stanza] = []
         current: _Stanza | None = None
         pending = ""
+        start = 0  # first physical line of the (possibly continued) line being read
         for number, raw in enumerate(text.splitlines(), start=1):
+            if not pending:
+                start = number
             line = pending + raw.strip()
             if line.endswith("\\"):
                 pending = line[:-1] + " "
@@ -137,10 +140,10 @@ class _Validator:
                 continue
             key, _, value = line.replace("\t", " ").partition(" ")
             if current is None:
-                current = _Stanza(self.rel(path), number, {})
+                current = _Stanza(self.rel(path), start, {})
                 stanzas.append(current)
             if key in current.settings:
-                self.add(f"{current.file}:{number}", f"setting '{key}' appears twice in one stanza")
+                self.add(f"{current.file}:{start}", f"setting '{key}' appears twice in one stanza")
             current.settings[key] = value.strip()
         return stanzas
 

@@ -201,6 +201,18 @@ def test_validator_names_the_file_and_line(hub: Path) -> None:
     assert problem == f"demo/trackDb.txt:{start}: Unknown visibility bogus"
 
 
+def test_validator_names_the_first_line_of_a_continued_line(hub: Path) -> None:
+    path = hub / "demo/trackDb.txt"
+    edit_stanza(hub, "toy_A", "visibility full", "visibility bogus")
+    edit_stanza(hub, "toy_A", "color 0,150,0", "color 0,150,0\ncolor \\\n  1,1,1")
+    edit_stanza(hub, "toy_A", "track toy_A\n", "track \\\n  toy_A\n")
+    lines = path.read_text().splitlines()
+    track, color = lines.index("track \\") + 1, lines.index("color \\") + 1
+    assert validate_hub(hub) == [
+        f"demo/trackDb.txt:{color}: setting 'color' appears twice in one stanza",
+        f"demo/trackDb.txt:{track}: Unknown visibility bogus"]
+
+
 def test_validator_reads_continuations_comments_and_single_file_hubs(tmp_path: Path) -> None:
     write_bigwig(tmp_path / "x.bw")
     (tmp_path / "about.html").write_text("<p>about</p>")
