@@ -215,10 +215,11 @@ def _plan(spec: HubSpec, catalog: Catalog, directory: Path) -> list[tuple[Family
         a = spec.assembly
         _hub_file(directory, a.twobit, "assembly .2bit")
         _hub_file(directory, a.chrom_sizes, "assembly chrom sizes")
-        if not re.fullmatch(r"[^\s:]+:[0-9]+-[0-9]+", a.default_pos):
+        pos = re.fullmatch(r"[^\s:]+:([0-9]+)-([0-9]+)", a.default_pos)
+        if pos is None or int(pos[1]) > int(pos[2]):  # start > end fails validate_hub
             raise ConfigError(f"assembly default position {a.default_pos!r} must look like chr1:1-10000")
         for what, value in (("organism", a.organism), ("description", a.description)):
-            if not value.strip() or "\n" in value:
+            if not value.strip() or "\n" in value or "\r" in value:
                 raise ConfigError(f"assembly {what} {value!r} must be non-empty text on one line")
     return [(fam, _family_tracks(spec, fam)) for fam in catalog.families if _family_tracks(spec, fam)]
 

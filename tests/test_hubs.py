@@ -214,6 +214,10 @@ def _spec_edit(tmp_path: Path, **changes: object) -> HubSpec:
      OutputError, r"absent\.2bit"),
     ({"assembly": AssemblySpec("demo/demo.2bit", "demo/demo.chrom.sizes", "x", "chr1", "d")},
      ConfigError, r"default position"),
+    ({"assembly": AssemblySpec("demo/demo.2bit", "demo/demo.chrom.sizes", "x", "chr1:600-1", "d")},
+     ConfigError, r"default position 'chr1:600-1'"),
+    ({"assembly": AssemblySpec("demo/demo.2bit", "demo/demo.chrom.sizes", "x\rdemo", "chr1:1-10", "d")},
+     ConfigError, r"assembly organism"),
 ])
 def test_write_hub_rejects_an_inconsistent_spec(tmp_path: Path, changes: dict, error: type,
                                                 message: str) -> None:
