@@ -84,14 +84,14 @@ class _Validator:
         else:
             self.local_file(hub_path, hub.settings["descriptionUrl"], hub.where, "descriptionUrl")
         if "useOneFile" in hub.settings:
-            genomes_path, genome_stanzas = hub_path, stanzas[1:]
+            genome_stanzas = stanzas[1:]
             first_track = next((i for i, s in enumerate(genome_stanzas) if "track" in s.settings), None)
             tracks = genome_stanzas[first_track:] if first_track is not None else []
             genome_stanzas = genome_stanzas[:first_track]
             if len(genome_stanzas) != 1 or "genome" not in genome_stanzas[0].settings:
                 self.add("hub.txt", "a useOneFile hub needs exactly one 'genome' stanza after the hub stanza")
                 return self.problems
-            self.check_genome(hub_path, genome_stanzas[0], tracks, hub_path)
+            self.check_genome(hub_path, genome_stanzas[0], tracks)
         elif "genomesFile" not in hub.settings:
             self.add("hub.txt", "Missing required setting 'genomesFile'")
         else:
@@ -106,7 +106,7 @@ class _Validator:
                     if name in seen:
                         self.add(st.where, f"Duplicate genome {name}")
                     seen.add(name or "")
-                    self.check_genome(genomes_path, st, None, None)
+                    self.check_genome(genomes_path, st, None)
         washu = self.root / WASHU_FILE
         if washu.exists():
             self.check_washu(washu)
@@ -168,8 +168,9 @@ class _Validator:
 
     # -- genomes -----------------------------------------------------------------------------------
 
-    def check_genome(self, genomes_path: Path, st: _Stanza, tracks: list[_Stanza] | None,
-                     trackdb_path: Path | None) -> None:
+    def check_genome(self, genomes_path: Path, st: _Stanza, tracks: list[_Stanza] | None) -> None:
+        """Check one genome stanza and its tracks: ``tracks`` are given for a useOneFile hub (whose
+        hub.txt holds them), else read from the stanza's trackDb."""
         s = st.settings
         if tracks is None and ("genome" not in s or "trackDb" not in s):
             self.add(st.where, "Genome stanza should have at least two lines, one with 'genome' and one with "
@@ -193,7 +194,7 @@ class _Validator:
                     groups = {g.settings.get("name", "") for g in self.read_ra(path)}
             if "chromSizes" in s:
                 path = self.local_file(genomes_path, s["chromSizes"], st.where, "chromSizes")
-                chroms = self.read_chrom_sizes(path, st.where) if path is not None else None
+                chroms = self.read_chrom_sizes(path) if path is not None else None
             if "defaultPos" in s:
                 m = re.fullmatch(r"([^\s:]+):([0-9]+)-([0-9]+)", s["defaultPos"])
                 if m is None or int(m[2]) > int(m[3]):
@@ -202,15 +203,15 @@ class _Validator:
                     self.add(st.where, f"defaultPos chromosome {m[1]} is not in chromSizes")
             if "htmlPath" in s:
                 self.local_file(genomes_path, s["htmlPath"], st.where, "htmlPath")
+        trackdb: Path | None = genomes_path
         if tracks is None:
-            trackdb_path = self.local_file(genomes_path, s["trackDb"], st.where, "trackDb")
-            if trackdb_path is None:
+            trackdb = self.local_file(genomes_path, s["trackDb"], st.where, "trackDb")
+            if trackdb is None:
                 return
-            tracks = self.read_ra(trackdb_path)
-        assert trackdb_path is not None
-        self.check_tracks(genome, trackdb_path, tracks, groups, chroms)
+            tracks = self.read_ra(trackdb)
+        self.check_tracks(genome, trackdb, tracks, groups, chroms)
 
-    def read_chrom_sizes(self, path: Path, where: str) -> dict[str, int] | None:
+    def read_chrom_sizes(self, path: Path) -> dict[str, int] | None:
         sizes: dict[str, int] = {}
         try:
             lines = path.read_text(encoding="utf-8").splitlines()
@@ -274,7 +275,8 @@ class _Validator:
         is_multiwig = s.get("container", "") == "multiWig"
         is_container = (is_composite or "container" in s or s.get("superTrack", "").startswith("on")
                         or "view" in s)
-        parent = by_name.get(s.get("parent", "").split()[0]) if s.get("parent", "").split() else None
+        parent_name = s.get("parent", "").split()[:1]  # "parent toy on": the name is the first word
+        parent = by_name.get(parent_name[0]) if parent_name else None
         if is_container:
             if not kids:
                 self.add(where, f'Track "{name}" is declared superTrack, compositeTrack, view or container, '

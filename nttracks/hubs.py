@@ -143,6 +143,7 @@ def washu_tracks(spec: HubSpec, base_url: str, *, catalog: Catalog | None = None
     base = base_url.rstrip("/")
     out = []
     for fam in catalog.families:
+        run = runs.get(fam.family)
         for style, track in _family_tracks(spec, fam):
             options: dict[str, Any] = {
                 "label": style.short_label,
@@ -152,7 +153,6 @@ def washu_tracks(spec: HubSpec, base_url: str, *, catalog: Catalog | None = None
             }
             if not style.autoscale:
                 options["yMin"], options["yMax"] = style.view_limits
-            run = runs.get(fam.family)
             out.append({
                 "type": "bigwig",
                 "name": style.name,
@@ -204,12 +204,13 @@ def _plan(spec: HubSpec, catalog: Catalog, directory: Path) -> list[tuple[Family
         seen.add((t.family, t.channel))
         _hub_file(directory, t.path, f"bigWig of {t.family}/{t.channel}")
     runs = [r.family for r in spec.families]
-    for fam in sorted({t.family for t in spec.tracks}):
+    families = {t.family for t in spec.tracks}
+    for fam in sorted(families):
         if runs.count(fam) != 1:
             raise ConfigError(f"the hub spec needs exactly one FamilyRun for family {fam!r} "
                               f"(its provenance), found {runs.count(fam)}")
     for fam in runs:
-        if fam not in {t.family for t in spec.tracks}:
+        if fam not in families:
             raise ConfigError(f"the hub spec has a FamilyRun for {fam!r} but no track of that family")
     if spec.assembly is not None:
         a = spec.assembly
@@ -221,12 +222,13 @@ def _plan(spec: HubSpec, catalog: Catalog, directory: Path) -> list[tuple[Family
         for what, value in (("organism", a.organism), ("description", a.description)):
             if not value.strip() or "\n" in value or "\r" in value:
                 raise ConfigError(f"assembly {what} {value!r} must be non-empty text on one line")
-    return [(fam, _family_tracks(spec, fam)) for fam in catalog.families if _family_tracks(spec, fam)]
+    plan = [(fam, _family_tracks(spec, fam)) for fam in catalog.families]
+    return [(fam, members) for fam, members in plan if members]
 
 
 def _hub_file(directory: Path, rel: str, what: str) -> None:
     parts = rel.split("/")
-    if not rel or rel.startswith("/") or "\\" in rel or ".." in parts or "" in parts:
+    if "\\" in rel or ".." in parts or "" in parts:  # "" also catches empty, absolute and "a//b"
         raise ConfigError(f"{what} path {rel!r} must be relative to the hub directory, '/'-separated, "
                           "inside it (no '..')")
     if not (directory / rel).is_file():
