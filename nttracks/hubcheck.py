@@ -155,6 +155,9 @@ class _Validator:
         if not url or url.startswith("/") or re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", url):
             self.add(where, f"{what} {url!r} must be a relative path or an http(s) URL")
             return None
+        if any(ord(c) < 32 or ord(c) == 127 for c in url):
+            self.add(where, f"{what} {url!r} contains control characters")
+            return None
         path = (base.parent / url).resolve()
         try:
             path.relative_to(self.root)

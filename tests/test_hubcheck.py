@@ -265,3 +265,9 @@ def test_validator_never_crashes_on_mangled_files(tmp_path: Path, data: st.DataO
 def test_validator_accepts_tabs_between_setting_and_value(hub: Path) -> None:
     edit_stanza(hub, "toy_A", "color 0,150,0", "color\t0,150,0")
     assert validate_hub(hub) == []
+
+
+def test_control_characters_in_a_path_are_a_problem_not_a_crash(hub: Path) -> None:
+    edit(hub / "genomes.txt", "trackDb demo/trackDb.txt", "trackDb demo/track\x00Db.txt")
+    problems = validate_hub(hub)
+    assert any("contains control characters" in p for p in problems), problems
