@@ -33,6 +33,9 @@ def _writer(inbox: Any, outbox: Any, paths: list[str], chrom_sizes: list[tuple[s
 
         files = []
         for path in paths:
+            # pyBigWig crashes the process (SIGSEGV) on a path it cannot create: try it in Python first,
+            # which raises an OSError that names the path and the reason.
+            open(path, "wb").close()
             bw = pyBigWig.open(path, "w")
             if bw is None:
                 raise OSError(f"cannot create {path}")
@@ -95,6 +98,12 @@ class BigWigWriters:
             return
         if values.shape[1] != len(self.paths):
             raise ValueError(f"{values.shape[1]} channels given for {len(self.paths)} bigWig files")
+        if chrom not in self._order:
+            raise ValueError(f"{chrom} is not among the {len(self._order)} chromosomes of the bigWig header")
+        if start < 0:
+            raise ValueError(f"{chrom}:{start}: negative start")
+        if np.isnan(values).any():  # a NaN entry would poison every zoom-level summary over it
+            raise ValueError(f"{chrom}:{start}-{start + n}: NaN values; leave unscored bases out instead")
         position = (self._order[chrom], start)
         if position < self._last:
             raise ValueError(f"{chrom}:{start} arrives after an entry at a later position")
@@ -129,32 +138,58 @@ class BigWigWriters:
 
     def _collect(self) -> None:
         errors = []
-        for _ in self._procs:
+        received = 0
+        waited = 0.0
+        while received < len(self._procs):
             try:
-                status, detail = self._outbox.get(timeout=600)
+                status, detail = self._outbox.get(timeout=1.0)
             except queue.Empty:
-                errors.append("a bigWig writer did not finish within 10 minutes")
-                break
+                waited += 1.0
+                if any(proc.is_alive() for proc in self._procs):
+                    if waited < 600:
+                        continue
+                    errors.append("a bigWig writer did not finish within 10 minutes")
+                    break
+                # Every writer has exited, so what they sent is in the pipe; one that sent nothing died.
+                status, detail = self._drain()
+                if status is None:
+                    codes = ", ".join(str(proc.exitcode) for proc in self._procs)
+                    errors.append(f"a bigWig writer process died without a report (exit codes {codes})")
+                    break
+            received += 1
+            waited = 0.0
             if status == "error":
                 errors.append(detail)
         for proc in self._procs:
             proc.join(timeout=10)
         if errors:
+            self.abort()
             raise OutputError(
                 f"writing bigWig files in {self.paths[0].parent} failed: {'; '.join(errors)} "
                 "(is the disk full or the directory not writable?)"
             )
 
+    def _drain(self) -> tuple[Any, Any]:
+        try:
+            return self._outbox.get(timeout=0.5)
+        except queue.Empty:
+            return None, None
+
     def _fail(self) -> None:
         self.abort()
-        try:
-            _status, detail = self._outbox.get(timeout=1)
-        except queue.Empty:
-            detail = "a bigWig writer process died"
+        detail = "a bigWig writer process died"
+        while (msg := self._drain())[0] is not None:
+            if msg[0] == "error":  # not another writer's "ok"
+                detail = msg[1]
+                break
         raise OutputError(f"writing bigWig files in {self.paths[0].parent} failed: {detail}")
 
     def abort(self) -> None:
         """Stop every writer without finishing the files."""
+        for inbox in self._inboxes:
+            # Messages no writer will read must not block this process's exit (the queue's feeder
+            # thread is otherwise joined at exit, stuck writing into a full pipe).
+            inbox.cancel_join_thread()
         for proc in self._procs:
             if proc.is_alive():
                 proc.terminate()

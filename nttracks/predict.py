@@ -51,7 +51,11 @@ class Batch:
 
 
 def iter_batches(plan: TilePlan, read_codes: Callable[[str], np.ndarray], batch_size: int) -> Iterator[Batch]:
-    """Batches in plan order: full-length windows in fixed-size batches, shorter windows alone."""
+    """Full-length windows in fixed-size batches, in plan order; shorter windows alone.
+
+    A shorter window is yielded as soon as it is read, so it can come before the full-length batch
+    still being filled with the windows before it; ``predict_windows`` restores plan order.
+    """
     window = plan.geometry.window
     current_chrom = -1
     codes = np.zeros(0, dtype=np.uint8)

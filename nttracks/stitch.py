@@ -61,9 +61,11 @@ def quantize(values: Any, quanta: Any) -> Any:
     A quantum of 0 leaves that channel as it is.
     """
     xp = array_module(values)
-    q = xp.asarray(quanta, dtype=xp.float32)
-    safe = xp.where(q > 0, q, xp.float32(1))
-    rounded = xp.rint(values / safe) * safe
+    q = xp.asarray(quanta, dtype=xp.float64)
+    # Steps per unit (255 for 1/255), so the result is k / 255 correctly rounded: multiplying k by
+    # float32(1/255) instead would put about half of the grid one ulp off float32(k / 255).
+    steps = xp.where(q > 0, 1 / xp.where(q > 0, q, 1), 1).astype(xp.float32)
+    rounded = xp.rint(values * steps) / steps
     return xp.where(q > 0, rounded, values).astype(xp.float32, copy=False)
 
 
@@ -80,8 +82,10 @@ class ContigStitcher:
         self.xp = xp
         self.done = start
         self.scored_end = scored_end
-        self.acc = xp.zeros((buffer, channels), dtype=xp.float32)
-        self.wsum = xp.zeros(buffer, dtype=xp.float32)
+        # float64 accumulators: a float32 weight times a float32 value is exact in float64, so a base
+        # covered by one window gets that window's value as is, and agreeing windows give it exactly.
+        self.acc = xp.zeros((buffer, channels), dtype=xp.float64)
+        self.wsum = xp.zeros(buffer, dtype=xp.float64)
         self.seam_sum = xp.zeros(channels, dtype=xp.float64)
         self.seam_bases = 0
         self._prev: tuple[int, Any] | None = None
@@ -102,6 +106,7 @@ class ContigStitcher:
                 self.seam_bases += overlap
         self._prev = (window_start, pred)
         region = self._emit(window_start - self.done)
+        weights = weights.astype(self.xp.float64)
         self.acc[:length] += weights[:, None] * pred
         self.wsum[:length] += weights
         return region
@@ -114,13 +119,13 @@ class ContigStitcher:
     def _emit(self, n: int) -> tuple[int, Any]:
         """Emit the first ``n`` buffered bases and shift the buffer by ``n``."""
         start = self.done
-        if n > self.acc.shape[0]:
-            raise ValueError(f"{n} bases to emit exceed the stitch buffer of {self.acc.shape[0]} bp")
+        # Every window added lies in the buffer, so bases past its end have no weight either.
         wsum = self.wsum[:n]
-        if n and bool((wsum <= 0).any()):
-            gap = int(self.xp.argmax(wsum <= 0))
+        if n > self.acc.shape[0] or (n and bool((wsum <= 0).any())):
+            holes = wsum <= 0
+            gap = int(self.xp.argmax(holes)) if bool(holes.any()) else self.acc.shape[0]
             raise ValueError(f"base {start + gap} has no stitch weight: the windows leave a hole")
-        values = self.acc[:n] / wsum[:, None]
+        values = (self.acc[:n] / wsum[:, None]).astype(self.xp.float32)
         keep = self.acc.shape[0] - n
         self.acc[:keep] = self.acc[n:].copy()
         self.acc[keep:] = 0

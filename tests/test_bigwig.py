@@ -1,0 +1,172 @@
+"""Parallel bigWig writers: files both pyBigWig and pybbi read back, with gaps absent and errors typed."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import bbi
+import numpy as np
+import pyBigWig
+import pytest
+
+from nttracks.bigwig import BigWigWriters
+from nttracks.errors import OutputError
+
+SIZES = [("chr2", 500), ("chr1", 300), ("chrM", 40)]  # genome order, not sorted
+
+
+def _values(n: int, channels: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return (rng.integers(0, 256, size=(n, channels)) / 255).astype(np.float32)
+
+
+def _read(path: Path, chrom: str, size: int) -> np.ndarray:
+    with pyBigWig.open(str(path)) as bw:
+        return np.asarray(bw.values(chrom, 0, size), dtype=np.float32)
+
+
+def test_write_and_read_back(tmp_path: Path) -> None:
+    paths = [tmp_path / f"ch{j}.bw" for j in range(3)]
+    runs = [("chr2", 10, _values(100, 3, 1)), ("chr2", 110, _values(50, 3, 2)),  # contiguous adds
+            ("chr2", 300, _values(200, 3, 3)), ("chr1", 0, _values(7, 3, 4))]
+    with BigWigWriters(paths, SIZES, processes=2) as writers:
+        for chrom, start, values in runs:
+            writers.add(chrom, start, values)
+        writers.add("chr1", 7, np.zeros((0, 3), dtype=np.float32))  # nothing to add: ignored
+    assert writers.counts.tolist() == [357] * 3
+    for j, path in enumerate(paths):
+        with pyBigWig.open(str(path)) as bw:
+            assert list(bw.chroms().items()) == SIZES
+            assert bw.header()["nLevels"] > 0  # zoom levels present
+            intervals = bw.intervals("chr2")
+            assert len(intervals) == 357 - 7
+        assert list(bbi.chromsizes(str(path)).items()) == SIZES
+        info = bbi.info(str(path))
+        assert math.isfinite(info["summary"]["mean"])
+        assert info["summary"]["basesCovered"] == 357
+        for chrom, size in SIZES:
+            expected = np.full(size, np.nan, dtype=np.float32)
+            for c, start, values in runs:
+                if c == chrom:
+                    expected[start : start + len(values)] = values[:, j]
+            got = _read(path, chrom, size)
+            assert np.array_equal(got, expected, equal_nan=True)
+            fetched = bbi.fetch(str(path), chrom, 0, size, missing=np.nan)
+            assert np.array_equal(fetched.astype(np.float32), expected, equal_nan=True)
+        # Bases not added are absent: the gaps hold no stored value (not 0, not NaN).
+        with pyBigWig.open(str(path)) as bw:
+            assert bw.intervals("chr2", 0, 10) is None
+            assert bw.intervals("chr2", 160, 300) is None
+            assert bw.intervals("chrM") is None
+
+
+def test_more_channels_than_processes(tmp_path: Path) -> None:
+    paths = [tmp_path / f"t{j}.bw" for j in range(5)]
+    values = _values(40, 5, 7)
+    with BigWigWriters(paths, SIZES, processes=2) as writers:
+        writers.add("chr1", 100, values)
+    for j, path in enumerate(paths):
+        assert np.array_equal(_read(path, "chr1", 300)[100:140], values[:, j])
+
+
+def test_out_of_order_and_overlapping_adds_raise(tmp_path: Path) -> None:
+    with BigWigWriters([tmp_path / "a.bw"], SIZES, processes=1) as writers:
+        writers.add("chr1", 20, _values(10, 1, 0))
+        with pytest.raises(ValueError, match="chr1:25"):
+            writers.add("chr1", 25, _values(10, 1, 0))  # overlaps the last entry
+        with pytest.raises(ValueError, match="chr2:0"):
+            writers.add("chr2", 0, _values(10, 1, 0))  # chr2 comes before chr1
+        with pytest.raises(ValueError, match="runs past the chromosome end"):
+            writers.add("chr1", 295, _values(10, 1, 0))
+        with pytest.raises(ValueError, match="2 channels"):
+            writers.add("chr1", 40, _values(10, 2, 0))
+        with pytest.raises(ValueError, match="chrX is not among"):
+            writers.add("chrX", 0, _values(10, 1, 0))
+        with pytest.raises(ValueError, match="NaN"):
+            writers.add("chr1", 40, np.full((10, 1), np.nan, dtype=np.float32))
+        writers.add("chrM", 0, _values(40, 1, 0))  # the whole of the last chromosome
+    assert _read(tmp_path / "a.bw", "chrM", 40).shape == (40,)
+
+
+def test_empty_channel_is_an_error(tmp_path: Path) -> None:
+    paths = [tmp_path / "a.bw", tmp_path / "b.bw"]
+    with pytest.raises(OutputError, match=r"a\.bw, b\.bw"), BigWigWriters(paths, SIZES, processes=2):
+        pass
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_exception_in_block_aborts(tmp_path: Path) -> None:
+    with pytest.raises(KeyError), BigWigWriters([tmp_path / "a.bw"], SIZES, processes=1) as writers:
+        writers.add("chr1", 0, _values(5, 1, 0))
+        raise KeyError("stop")
+    assert all(not proc.is_alive() for proc in writers._procs)
+
+
+def test_unwritable_directory(tmp_path: Path) -> None:
+    missing = tmp_path / "no" / "such" / "dir"
+    with pytest.raises(OutputError, match=re.escape(str(missing))) as info:
+        with BigWigWriters([missing / "a.bw"], SIZES, processes=1) as writers:
+            writers.add("chr1", 0, _values(5, 1, 0))
+    assert "No such file or directory" in str(info.value) and "a.bw" in str(info.value)
+
+
+def test_writer_killed_is_reported(tmp_path: Path) -> None:
+    writers = BigWigWriters([tmp_path / "a.bw"], SIZES, processes=1)
+    writers.add("chr1", 0, _values(5, 1, 0))
+    writers._procs[0].kill()
+    writers._procs[0].join()
+    with pytest.raises(OutputError, match="died without a report"):
+        writers.close()
+
+
+FAILING_WRITER = """
+import numpy as np
+from nttracks.bigwig import BigWigWriters
+from nttracks.errors import OutputError
+
+if __name__ == "__main__":
+    writers = BigWigWriters([{path!r}], [("chr1", 10_000_000)], processes=1, queue_size=2)
+    try:
+        for start in range(0, 10_000_000, 200_000):
+            writers.add("chr1", start, np.zeros((200_000, 1), np.float32))
+        writers.close()
+    except OutputError as exc:
+        print("OutputError:", exc)
+"""
+
+
+def test_failed_writer_does_not_block_exit(tmp_path: Path) -> None:
+    """Large regions queued for a dead writer must not keep the process from exiting."""
+    script = tmp_path / "failing.py"
+    script.write_text(FAILING_WRITER.format(path=str(tmp_path / "missing" / "a.bw")))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "OutputError:" in done.stdout and "No such file or directory" in done.stdout
+
+
+@pytest.mark.skipif(sys.platform == "win32" or os.geteuid() == 0, reason="root writes anywhere")
+def test_read_only_directory(tmp_path: Path) -> None:
+    tmp_path.chmod(0o500)
+    try:
+        with pytest.raises(OutputError, match=re.escape(str(tmp_path))), BigWigWriters(
+            [tmp_path / "a.bw"], SIZES, processes=1
+        ) as writers:
+            writers.add("chr1", 0, _values(5, 1, 0))
+    finally:
+        tmp_path.chmod(0o700)
+
+
+def test_writer_failure_after_many_adds(tmp_path: Path) -> None:
+    """A writer that dies early is noticed while its queue is full, not only at close."""
+    missing = tmp_path / "missing"
+    with pytest.raises(OutputError, match=re.escape(str(missing))), BigWigWriters(
+        [missing / "a.bw"], [("chr1", 100_000)], processes=1, queue_size=2
+    ) as writers:
+        for start in range(0, 100_000, 1000):
+            writers.add("chr1", start, _values(1000, 1, start))

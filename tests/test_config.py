@@ -1,0 +1,171 @@
+"""YAML configs: defaults, unknown keys and wrong types named with their file, round trip."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from nttracks.config import Config, FamilyConfig, HubConfig, load_config, parse_config
+from nttracks.errors import ConfigError
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults() -> None:
+    config = parse_config({"families": {"toy": None}})
+    assert list(config.families) == ["toy"]
+    assert config.families["toy"] == FamilyConfig()
+    fam = config.families["toy"]
+    assert (fam.checkpoint, fam.window, fam.overlap, fam.stitch, fam.batch_size, fam.precision) == (
+        None, None, None, "taper", 8, "auto",
+    )
+    assert config.hub == HubConfig()
+    assert config.source == "<config>"
+
+
+def test_load_full_config(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+hub:
+  name: myhub
+  short_label: My hub
+families:
+  elements:
+    checkpoint: InstaDeepAI/segment_nt
+    window: 3072
+    overlap: 1536
+    stitch: nearest
+    batch_size: 4
+    precision: bf16
+  toy: {}
+""",
+    )
+    config = load_config(path)
+    assert config.source == str(path)
+    assert list(config.families) == ["elements", "toy"]  # config order
+    expected = FamilyConfig("InstaDeepAI/segment_nt", 3072, 1536, "nearest", 4, "bf16")
+    assert config.families["elements"] == expected
+    assert config.hub.name == "myhub" and config.hub.short_label == "My hub"
+    assert config.hub.email == HubConfig().email
+    with pytest.raises(TypeError):
+        config.families["new"] = FamilyConfig()  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("families: {toy: {}}\nwindow: 12\n", "window"),
+        ("families: {toy: {}}\nhub: {colour: red}\n", "hub.colour"),
+        ("families: {toy: {windw: 1200}}\n", "families.toy.windw"),
+    ],
+)
+def test_unknown_key(tmp_path: Path, text: str, key: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: {key}: unknown key")):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("family", "key", "got"),
+    [
+        ({"window": "1200"}, "families.toy.window", "'1200'"),
+        ({"window": 1200.0}, "families.toy.window", "1200.0"),
+        ({"batch_size": True}, "families.toy.batch_size", "True"),
+        ({"overlap": False}, "families.toy.overlap", "False"),
+        ({"stitch": 1}, "families.toy.stitch", "1"),
+        ({"checkpoint": ["a"]}, "families.toy.checkpoint", "['a']"),
+    ],
+)
+def test_wrong_type(family: dict, key: str, got: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(f"x.yaml: {key}: expected")) as info:
+        parse_config({"families": {"toy": family}}, source="x.yaml")
+    assert got in str(info.value)
+
+
+def test_wrong_type_in_hub_and_structure() -> None:
+    with pytest.raises(ConfigError, match=r"hub\.name: expected str"):
+        parse_config({"families": {"toy": {}}, "hub": {"name": 3}})
+    with pytest.raises(ConfigError, match="top level: expected a mapping"):
+        parse_config(["families"])
+    with pytest.raises(ConfigError, match="families: expected a mapping"):
+        parse_config({"families": ["toy"]})
+    with pytest.raises(ConfigError, match=r"families\.toy: expected a mapping"):
+        parse_config({"families": {"toy": 3}})
+    with pytest.raises(ConfigError, match="key 1 is not a string"):
+        parse_config({"families": {"toy": {1: 2}}})
+
+
+def test_unknown_family() -> None:
+    with pytest.raises(ConfigError, match=r"c\.yaml: families\.enhancers: unknown track family"):
+        parse_config({"families": {"enhancers": {}}}, source="c.yaml")
+
+
+@pytest.mark.parametrize(
+    ("family", "message"),
+    [
+        ({"stitch": "median"}, r"families\.toy\.stitch: 'median' is not one of taper, nearest, mean"),
+        ({"precision": "fp16"}, r"families\.toy\.precision: 'fp16' is not one of auto, fp32, bf16"),
+        ({"batch_size": 0}, r"families\.toy\.batch_size: must be at least 1"),
+        ({"window": 0}, r"families\.toy\.window: must be a positive"),
+        ({"overlap": -6}, r"families\.toy\.overlap: must be >= 0"),
+    ],
+)
+def test_bad_values(family: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"families": {"toy": family}})
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "nope.yaml"
+    with pytest.raises(ConfigError, match=re.escape(f"config file {path} does not exist")):
+        load_config(path)
+
+
+def test_unreadable_path(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(tmp_path)  # a directory
+
+
+def test_invalid_yaml(tmp_path: Path) -> None:
+    path = _write(tmp_path, "families: {toy: [\n")
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: not valid YAML")):
+        load_config(path)
+
+
+@pytest.mark.parametrize("text", ["", "# nothing\n", "families: {}\n", "hub: {name: x}\n"])
+def test_no_families(tmp_path: Path, text: str) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: no track families configured")):
+        load_config(path)
+
+
+def test_to_yaml_round_trip(tmp_path: Path) -> None:
+    config = parse_config(
+        {
+            "hub": {"name": "h", "long_label": "Long: label with 'quotes'"},
+            "families": {
+                "sensitivity": {"window": 996, "overlap": 0},
+                "elements": {"checkpoint": "/models/seg", "stitch": "mean", "precision": "fp32"},
+            },
+        },
+        source="orig.yaml",
+    )
+    text = config.to_yaml()
+    assert text.startswith("# resolved from orig.yaml\n")
+    again = parse_config(yaml.safe_load(text), source="orig.yaml")
+    assert again == config
+    assert list(again.families) == ["sensitivity", "elements"]
+    # Through a file as well: every default is written out and read back.
+    path = _write(tmp_path, text)
+    loaded = load_config(path)
+    assert loaded.families == config.families and loaded.hub == config.hub
+    assert yaml.safe_load(text)["families"]["sensitivity"]["batch_size"] == 8
+    assert isinstance(Config().families, type(config.families))
