@@ -284,6 +284,12 @@ def run_genome(request: RunRequest, *, progress: ProgressFactory | None = None) 
         staging.mkdir(parents=True)
         manifest, files = _build(run, request, device, staging, progress)
         published = _publish(staging, out)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise OutputError(
+            f"writing the hub failed ({exc.strerror or exc}: {exc.filename or staging}); nothing was published "
+            f"and {out} is unchanged. Free disk space or fix permissions, then run again"
+        ) from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -179,3 +179,10 @@ def test_demo_uses_nttracks_cache_env(tmp_path: Path, monkeypatch: pytest.Monkey
 
 def test_read_annotation_round_trip(demo_files: tuple[Path, Path]) -> None:
     assert demo.read_annotation(demo_files[1]) == demo.generate()[1]
+
+
+def test_demo_classes_use_segment_nt_feature_names() -> None:
+    from nttracks.demo import DEMO_CLASSES
+    from nttracks.models import FEATURES
+
+    assert DEMO_CLASSES[: len(FEATURES)] == FEATURES

@@ -16,7 +16,7 @@ import pyBigWig
 import pytest
 
 from nttracks.config import parse_config
-from nttracks.errors import NothingToScoreError, UsageError
+from nttracks.errors import NothingToScoreError, OutputError, UsageError
 from nttracks.genome import Genome, open_genome
 from nttracks.hubs import validate_hub
 from nttracks.runs import RunRequest, plan_run, run_genome
@@ -194,3 +194,37 @@ def test_regions_that_miss_everything(tmp_path: Path) -> None:
     with pytest.raises(NothingToScoreError):
         run_genome(RunRequest(genome="demo", config=toy_config(), out=tmp_path / "hub", regions=tmp_path / "keep.bed"))
     assert not (tmp_path / "hub").exists()
+
+
+def test_disk_full_loses_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+
+    import nttracks.runs
+
+    out = tmp_path / "hub"
+    run_genome(RunRequest(genome="demo", config=toy_config(), out=out, chroms=("chr3",)))
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def full(genome: Genome, path: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(nttracks.runs, "write_twobit", full)
+    with pytest.raises(OutputError, match="No space left on device") as info:
+        run_genome(RunRequest(genome="demo", config=toy_config(), out=out, chroms=("chr2",)))
+    assert f"{out} is unchanged" in str(info.value)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["hub"]
+
+
+def test_public_surface_is_lazy_and_complete() -> None:
+    import subprocess
+    import sys
+
+    import nttracks
+    import nttracks.runs
+
+    assert nttracks.run_genome is nttracks.runs.run_genome
+    for name in nttracks.__all__:
+        assert getattr(nttracks, name) is not None
+    code = "import sys, nttracks, nttracks.bigwig; assert 'torch' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
