@@ -149,8 +149,9 @@ def main() -> None:
     from nttracks.config import parse_config
     from nttracks.genome import open_genome
     from nttracks.models.toy import BaseIdentityModel
+    from nttracks.planning import RunRequest, plan_run
     from nttracks.predict import predict_windows
-    from nttracks.runs import RunRequest, plan_run, run_genome
+    from nttracks.runs import run_genome
 
     torch.set_num_threads(torch.get_num_threads())
     scratch = Path(tempfile.mkdtemp(prefix="bench_pipeline_"))

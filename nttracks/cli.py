@@ -75,7 +75,8 @@ def genome_cmd(
     Example: nttracks genome demo --out hub/   (the bundled demo genome; offline, CPU, under a minute)
     """
     from .config import config_for_genome, load_config
-    from .runs import RunRequest, check_out, plan_run, run_genome
+    from .planning import RunRequest, plan_run
+    from .runs import check_out, run_genome
 
     if (name is None) == (fasta is None):
         raise UsageError("give either a genome name (e.g. demo, hg38) or --fasta PATH, not both or neither")

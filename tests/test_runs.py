@@ -19,7 +19,8 @@ from nttracks.config import parse_config
 from nttracks.errors import NothingToScoreError, OutputError, UsageError
 from nttracks.genome import Genome, open_genome
 from nttracks.hubs import validate_hub
-from nttracks.runs import RunRequest, plan_run, run_genome
+from nttracks.planning import RunRequest, plan_run
+from nttracks.runs import run_genome
 
 CHANNELS = ("A", "C", "G", "T", "gc6")
 
