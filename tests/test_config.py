@@ -152,7 +152,7 @@ def test_to_yaml_round_trip(tmp_path: Path) -> None:
         {
             "hub": {"name": "h", "long_label": "Long: label with 'quotes'"},
             "families": {
-                "sensitivity": {"window": 996, "overlap": 0},
+                "toy": {"window": 996, "overlap": 0},
                 "elements": {"checkpoint": "/models/seg", "stitch": "mean", "precision": "fp32"},
             },
         },
@@ -162,10 +162,15 @@ def test_to_yaml_round_trip(tmp_path: Path) -> None:
     assert text.startswith("# resolved from orig.yaml\n")
     again = parse_config(yaml.safe_load(text), source="orig.yaml")
     assert again == config
-    assert list(again.families) == ["sensitivity", "elements"]
+    assert list(again.families) == ["toy", "elements"]
     # Through a file as well: every default is written out and read back.
     path = _write(tmp_path, text)
     loaded = load_config(path)
     assert loaded.families == config.families and loaded.hub == config.hub
-    assert yaml.safe_load(text)["families"]["sensitivity"]["batch_size"] == 8
+    assert yaml.safe_load(text)["families"]["toy"]["batch_size"] == 8
     assert isinstance(Config().families, type(config.families))
+
+
+def test_a_family_without_a_model_yet_is_rejected_by_name() -> None:
+    with pytest.raises(ConfigError, match=r"families\.sensitivity: unknown track family; known families: toy, elements"):
+        parse_config({"families": {"sensitivity": {}}}, source="c.yaml")
