@@ -299,6 +299,15 @@ def prepare_for_inference(module: nn.Module, device: str | torch.device, dtype: 
     return module.to(device=device, dtype=dtype).eval().requires_grad_(False)
 
 
+def _read_nt_checkpoint(
+    path_or_id: str | os.PathLike[str],
+) -> tuple[Path, dict, dict[str, torch.Tensor], NTConfig]:
+    """(directory, config.json, tensors, architecture) of an NT checkpoint directory or HF id."""
+    directory = resolve_checkpoint(path_or_id)
+    config_json, tensors = read_config(directory), read_tensors(directory)
+    return directory, config_json, tensors, nt_config_from_hf(config_json, tensors, str(directory))
+
+
 def load_nt(
     path_or_id: str | os.PathLike[str],
     *,
@@ -306,9 +315,7 @@ def load_nt(
     dtype: torch.dtype = torch.float32,
 ) -> NTForMaskedLM:
     """An NT masked-LM model (v1 or v2) from a checkpoint directory or HF id, in eval mode."""
-    directory = resolve_checkpoint(path_or_id)
-    config_json, tensors = read_config(directory), read_tensors(directory)
-    config = nt_config_from_hf(config_json, tensors, str(directory))
+    directory, config_json, tensors, config = _read_nt_checkpoint(path_or_id)
     if config_json.get("tie_word_embeddings") and "lm_head.decoder.weight" not in tensors:
         tensors["lm_head.decoder.weight"] = tensors.get(
             "esm.embeddings.word_embeddings.weight", torch.empty(0)
@@ -325,9 +332,7 @@ def load_nt_backbone(
     dtype: torch.dtype = torch.float32,
 ) -> NTBackbone:
     """The backbone alone (no LM head; an LM head in the checkpoint is ignored)."""
-    directory = resolve_checkpoint(path_or_id)
-    config_json, tensors = read_config(directory), read_tensors(directory)
-    config = nt_config_from_hf(config_json, tensors, str(directory))
+    directory, _, tensors, config = _read_nt_checkpoint(path_or_id)
     model = NTBackbone(config)
     ignore_positions = unused_position_table(config)
     load_strict(
