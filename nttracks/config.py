@@ -1,8 +1,9 @@
 """YAML configs read into frozen, typed dataclasses.
 
-A config says which track families to build and how (window, overlap, stitching, batching), and
-how to label the hub. Unknown keys and values of the wrong type are errors that name the key and
-the file. The resolved config (every default filled in) is written beside the outputs.
+A config says which track families to build and how (window, overlap, stitching, batching, and each
+family's own keys), and how to label the hub. Each family's settings schema is its own dataclass, in
+its module under ``nttracks/families/``. Unknown keys and values of the wrong type are errors that
+name the key and the file. The resolved config (every default filled in) is written beside the outputs.
 """
 
 from __future__ import annotations
@@ -17,34 +18,8 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 import yaml
 
 from .errors import ConfigError
+from .families import WindowSettings, check_window_settings, registered
 from .resources import resource_dir
-
-STITCH_MODES = ("taper", "nearest", "mean")
-PRECISIONS = ("auto", "fp32", "bf16")
-# Families with a model today; enhancer activity and variant sensitivity join when their models land.
-FAMILIES = ("toy", "elements")
-
-
-@dataclass(frozen=True)
-class FamilyConfig:
-    """How one track family is built.
-
-    checkpoint: local directory or HuggingFace id of the model (None for the built-in toy model).
-    window: window length in bp (None: the model's default).
-    overlap: bp shared by neighbouring windows (None: half a window).
-    stitch: how overlapping windows are combined: taper (centre-favouring weights), nearest
-        (each base from the window whose centre is nearest) or mean.
-    batch_size: windows per forward pass.
-    precision: fp32, bf16, or auto (bf16 on a GPU, fp32 on the CPU).
-    """
-
-    checkpoint: str | None = None
-    window: int | None = None
-    overlap: int | None = None
-    stitch: str = "taper"
-    batch_size: int = 8
-    precision: str = "auto"
-
 
 @dataclass(frozen=True)
 class HubConfig:
@@ -60,7 +35,7 @@ class HubConfig:
 class Config:
     """A whole run's configuration. ``families`` maps a family name to its settings, in config order."""
 
-    families: Mapping[str, FamilyConfig] = field(default_factory=lambda: types.MappingProxyType({}))
+    families: Mapping[str, WindowSettings] = field(default_factory=lambda: types.MappingProxyType({}))
     hub: HubConfig = field(default_factory=HubConfig)
     source: str = "<defaults>"
 
@@ -98,15 +73,19 @@ def parse_config(data: Any, *, source: str = "<config>") -> Config:
     top = _mapping(data, "", source, ("hub", "families"))
     hub = _build(HubConfig, top.get("hub", {}), "hub", source)
     raw_families = _mapping(top.get("families", {}), "families", source, None)
-    families: dict[str, FamilyConfig] = {}
+    known = registered()
+    families: dict[str, WindowSettings] = {}
     for name, raw in raw_families.items():
-        if name not in FAMILIES:
+        family = known.get(name)
+        if family is None:
             raise ConfigError(
-                f"{source}: families.{name}: unknown track family; known families: {', '.join(FAMILIES)}"
+                f"{source}: families.{name}: unknown track family; known families: {', '.join(known)}"
             )
-        fam = _build(FamilyConfig, raw if raw is not None else {}, f"families.{name}", source)
-        _check_family(fam, f"families.{name}", source)
-        families[name] = fam
+        where = f"families.{name}"
+        settings = _build(family.settings, raw if raw is not None else {}, where, source)
+        check_window_settings(settings, where, source)
+        family.check(settings, where, source)
+        families[name] = settings
     if not families:
         raise ConfigError(f"{source}: no track families configured; add one under 'families:'")
     return Config(families=types.MappingProxyType(families), hub=hub, source=source)
@@ -155,23 +134,12 @@ def _check_type(value: Any, hint: Any, where: str, source: str) -> Any:
             return value
         if typ is str and isinstance(value, str):
             return value
+        if typ is bool and isinstance(value, bool):
+            return value
+        if typ is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
     names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
     raise ConfigError(f"{source}: {where}: expected {names}, got {value!r} ({type(value).__name__})")
-
-
-def _check_family(fam: FamilyConfig, where: str, source: str) -> None:
-    if fam.stitch not in STITCH_MODES:
-        raise ConfigError(f"{source}: {where}.stitch: {fam.stitch!r} is not one of {', '.join(STITCH_MODES)}")
-    if fam.precision not in PRECISIONS:
-        raise ConfigError(
-            f"{source}: {where}.precision: {fam.precision!r} is not one of {', '.join(PRECISIONS)}"
-        )
-    if fam.batch_size < 1:
-        raise ConfigError(f"{source}: {where}.batch_size: must be at least 1, got {fam.batch_size}")
-    if fam.window is not None and fam.window < 1:
-        raise ConfigError(f"{source}: {where}.window: must be a positive number of bp, got {fam.window}")
-    if fam.overlap is not None and fam.overlap < 0:
-        raise ConfigError(f"{source}: {where}.overlap: must be >= 0 bp, got {fam.overlap}")
 
 
 def _join(where: str, key: str) -> str:

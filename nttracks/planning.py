@@ -1,9 +1,12 @@
 """Planning a run: which windows every track family needs, checked before anything is written.
 
 ``plan_run`` checks the config, the genome, the chromosome names, the regions and the window
-geometry of every family, and tiles the selected contigs. A dry run of a registered genome that is
-not downloaded yet plans from the shipped chromosome sizes, offline. ``RunPlan.summary`` is what
-``--dry-run`` prints: windows, bases scored, estimated GPU time and output size.
+geometry of every family, tiles the selected chromosomes' contigs and cuts the tiling into shards.
+Regions and exclusions choose which bases are written, never what the model sees: the windows are
+those of the whole-genome plan that touch the written bases, with their full genomic context. A dry
+run of a registered genome that is not downloaded yet plans from the shipped chromosome sizes,
+offline. ``RunPlan.summary`` is what ``--dry-run`` prints: windows, bases scored, estimated GPU time
+and output size.
 """
 
 from __future__ import annotations
@@ -12,13 +15,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import Config, FamilyConfig
+import numpy as np
+
+from .config import Config
 from .errors import ChromosomeError, ConfigError, ModelError, NothingToScoreError
+from .families import Family, WindowSettings, get_family
 from .genome import REGISTRY, Contig, Genome, chrom_sizes_of, open_genome, registered_fasta_path
 from .models.base import Geometry
-from .tiling import TilePlan, plan_tiles, resolve_stride
+from .tiling import Shard, TilePlan, cut_shards, plan_tiles, resolve_stride
 
-SEGMENT_NT_HEAD_PARAMS = 66.25e6  # nt_spec.md §3.3
+SHARD_BASES = 2_000_000  # written bases per shard: small enough to hold, large enough to amortize the halo
 # Bytes per scored base per quantized per-base track, with zoom levels (engineering.md §1):
 # sparse signals ~0.9, dense ~2.5.
 BYTES_PER_BASE = (0.9, 2.5)
@@ -39,16 +45,34 @@ class RunRequest:
     exclude: Path | None = None
     base_url: str | None = None
     cache_dir: Path | None = None
+    shard_bases: int = SHARD_BASES
 
 
 @dataclass(frozen=True)
 class FamilyPlan:
-    """One track family: its settings, geometry, tiling and the catalog styles of its channels."""
+    """One track family: its settings, geometry, channels, tiling and shards."""
 
     name: str
-    settings: FamilyConfig
+    family: Family
+    settings: WindowSettings
     geometry: Geometry
+    channels: tuple[str, ...]
     plan: TilePlan
+    shards: tuple[Shard, ...]
+
+    @property
+    def bases_scored(self) -> int:
+        """Bases written (every scored base, or those of --regions/--exclude)."""
+        return sum(s.bases for s in self.shards)
+
+    def window_rows(self) -> np.ndarray:
+        """The plan rows the shards run, each once."""
+        if not self.shards:
+            return np.zeros(0, dtype=np.int64)
+        return np.unique(np.concatenate([s.rows for s in self.shards]))
+
+    def flops(self) -> float:
+        return self.family.flops(self.settings, self.plan.window_lengths()[self.window_rows()])
 
 
 @dataclass(frozen=True)
@@ -74,16 +98,16 @@ class RunPlan:
         gpu_seconds = 0.0
         for fam in self.families:
             p = fam.plan
-            channels = len(channel_names(fam.name))
-            lo, hi = (b * p.bases_scored * channels for b in BYTES_PER_BASE)
+            channels = len(fam.channels)
+            lo, hi = (b * fam.bases_scored * channels for b in BYTES_PER_BASE)
             total_lo, total_hi = total_lo + lo, total_hi + hi
             lines.append(
-                f"{fam.name}: {p.n_windows:,} windows of {fam.geometry.window:,} bp "
+                f"{fam.name}: {len(fam.window_rows()):,} windows of {fam.geometry.window:,} bp "
                 f"(overlap {p.overlap:,} bp, stitch {fam.settings.stitch}, batch {fam.settings.batch_size}); "
-                f"{p.bases_scored:,} bases scored, {p.bases_unscored:,} unscored; "
-                f"{channels} bigWig tracks, about {_size(lo)}-{_size(hi)}"
+                f"{fam.bases_scored:,} bases scored, {p.bases_unscored:,} unscored; "
+                f"{channels} bigWig tracks, about {_size(lo)}-{_size(hi)}; {len(fam.shards):,} shards"
             )
-            flops = plan_flops(fam)
+            flops = fam.flops()
             if flops:
                 seconds = flops / (H100_BF16_FLOPS * ASSUMED_MFU)
                 gpu_seconds += seconds
@@ -95,30 +119,6 @@ class RunPlan:
             lines.append(f"estimated GPU time: {_duration(gpu_seconds)} on one H100")
         lines.append(f"estimated output: {_size(total_lo)}-{_size(total_hi)}")
         return "\n".join(lines)
-
-
-def default_geometry(family: str) -> Geometry:
-    """The geometry a family's model declares, known without loading its weights."""
-    if family == "toy":
-        from .models.toy import TOY_GEOMETRY
-
-        return TOY_GEOMETRY
-    if family == "elements":
-        from .models.segment_nt import GEOMETRY
-
-        return GEOMETRY
-    raise ConfigError(f"track family {family!r} has no model yet")
-
-
-def channel_names(family: str) -> tuple[str, ...]:
-    """Output channels of a family's model (for planning; the loaded model's own list is used to run)."""
-    if family == "toy":
-        from .models.toy import BaseIdentityModel
-
-        return BaseIdentityModel.channels
-    from .models.segment_nt import FEATURES
-
-    return tuple(FEATURES)
 
 
 def plan_run(
@@ -133,7 +133,10 @@ def plan_run(
     sizes instead of being downloaded (whole chromosomes, N gaps unknown).
     """
     config = request.config
-    geometries = {name: _family_geometry(name, fam, config) for name, fam in config.families.items()}
+    families = {name: get_family(name) for name in config.families}
+    geometries = {
+        name: _family_geometry(name, families[name], settings, config) for name, settings in config.families.items()
+    }
     genome: Genome | None = None
     if dry_run and _registered_not_cached(request):
         name = str(request.genome)
@@ -144,28 +147,40 @@ def plan_run(
         genome = open_genome(request.genome, cache_dir=request.cache_dir, progress=download_progress)
         name, sizes, source = genome.name, genome.chrom_sizes, str(genome.fasta)
         contigs = genome.contigs(list(request.chroms) if request.chroms else None)
+    keep = None
+    written = contigs
     if request.regions is not None or request.exclude is not None:
         from .regions import restrict_contigs
 
-        contigs = restrict_contigs(contigs, sizes, regions=request.regions, exclude=request.exclude)
-        if not contigs:
+        written = restrict_contigs(contigs, sizes, regions=request.regions, exclude=request.exclude)
+        if not written:
             raise NothingToScoreError(
                 "--regions/--exclude leave no base of the selected chromosomes to score; "
                 "check that the BED files are for this genome"
             )
+        keep = _ranges_by_chrom(written)
     spans = [(c.chrom, c.start, c.end) for c in contigs]
-    families = []
-    for fam_name, fam in config.families.items():
-        geometry = geometries[fam_name]
-        plan = plan_tiles(spans, geometry, stride=resolve_stride(geometry, fam.overlap), chroms=list(sizes))
-        if plan.n_windows == 0:
+    plans = []
+    for fam_name, settings in config.families.items():
+        family, geometry = families[fam_name], geometries[fam_name]
+        plan = plan_tiles(spans, geometry, stride=resolve_stride(geometry, settings.overlap), chroms=list(sizes))
+        shards = cut_shards(plan, fam_name, shard_bases=request.shard_bases, keep=keep)
+        if not shards:
             raise NothingToScoreError(
                 f"nothing to score for {fam_name}: the selected sequence "
-                f"({sum(c.length for c in contigs):,} bp in {len(contigs)} N-free contigs) has no stretch of "
-                f"at least {geometry.min_length} bp; check --chroms, --regions and --exclude"
+                f"({sum(c.length for c in written):,} bp in {len(written)} N-free pieces) has no stretch of at "
+                f"least {geometry.min_length} bp that a window covers; check --chroms, --regions and --exclude"
             )
-        families.append(FamilyPlan(fam_name, fam, geometry, plan))
-    return RunPlan(name, dict(sizes), source, genome, tuple(contigs), tuple(families))
+        channels = family.channels(settings)
+        plans.append(FamilyPlan(fam_name, family, settings, geometry, channels, plan, shards))
+    return RunPlan(name, dict(sizes), source, genome, tuple(written), tuple(plans))
+
+
+def _ranges_by_chrom(contigs: Sequence[Contig]) -> dict[str, np.ndarray]:
+    out: dict[str, list[tuple[int, int]]] = {}
+    for c in contigs:
+        out.setdefault(c.chrom, []).append((c.start, c.end))
+    return {chrom: np.asarray(r, dtype=np.int64).reshape(-1, 2) for chrom, r in out.items()}
 
 
 def _registered_not_cached(request: RunRequest) -> bool:
@@ -189,32 +204,15 @@ def _whole_chromosomes(name: str, sizes: dict[str, int], chroms: Sequence[str] |
     return [Contig(c, 0, n) for c, n in sizes.items() if wanted is None or c in wanted]
 
 
-def plan_flops(fam: FamilyPlan) -> float:
-    """Forward FLOPs of a family's windows (0 for the toy model), for the published model shapes.
-
-    Per token per layer: 8h^2 (q, k, v, o) + 6 h f (SwiGLU up and down) + 4 T h (attention scores and
-    values), engineering.md §2; SegmentNT adds its U-Net head (about 2 FLOP per parameter per token).
-    """
-    if fam.name != "elements":
-        return 0.0
-    from .models.nt import NTConfig
-
-    cfg = NTConfig()  # SegmentNT's NT-v2-500M backbone
-    lengths = fam.plan.window_lengths()
-    tokens = lengths // 6 + 1
-    per_token = cfg.layers * (8 * cfg.hidden**2 + 6 * cfg.hidden * cfg.intermediate + 4 * tokens * cfg.hidden)
-    return float((tokens * (per_token + 2 * SEGMENT_NT_HEAD_PARAMS)).sum())
-
-
-def _family_geometry(name: str, fam: FamilyConfig, config: Config) -> Geometry:
-    geometry = default_geometry(name)
-    if fam.window is None:
+def _family_geometry(name: str, family: Family, settings: WindowSettings, config: Config) -> Geometry:
+    geometry = family.geometry(settings)
+    if settings.window is None:
         return geometry
     try:
-        return geometry.with_window(fam.window)
+        return geometry.with_window(settings.window)
     except ModelError:
         raise ConfigError(
-            f"{config.source}: families.{name}.window: {fam.window} bp is not a window this model takes; "
+            f"{config.source}: families.{name}.window: {settings.window} bp is not a window this model takes; "
             f"use a multiple of {geometry.multiple} bp, at least {geometry.min_length} bp"
         ) from None
 

@@ -1,18 +1,20 @@
-"""Inference: a tiling plan and a model -> per-window outputs, batched, on the chosen device.
+"""Inference: any windows and a model -> per-window outputs, batched, on the chosen device.
 
-Shapes are static: full-length windows go in batches of exactly ``batch_size`` (the last one
-padded with copies of a real window, whose outputs are dropped), so a compiled or graph-captured
-model never sees a new shape. The few windows shorter than the model's window (contigs shorter than
-one window) run on their own. A producer thread reads the genome and assembles the next batches
-while the device works on the current one. Outputs are yielded in plan order.
+The windows are any iterable of (key, codes): genome tiles (``tile_windows``), variant windows, ...
+Shapes are static: windows are grouped by length into batches of exactly ``batch_size`` (a length's
+last batch padded with copies of a real window, whose outputs are dropped), so a compiled or
+graph-captured model sees one shape per window length, and the short windows of short contigs are
+batched too, not run one by one. A producer thread reads the genome and assembles the next batches
+while the device works on the current one. Outputs are yielded in input order.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,57 +46,75 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 @dataclass(frozen=True)
 class Batch:
-    """indices: (n_real,) plan rows; codes: (batch, length) uint8, rows past n_real are padding."""
+    """keys: the n_real windows' keys; seqs: (n_real,) their positions in the input; codes: (batch,
+    length) uint8, rows past n_real are padding (copies of the first window, outputs dropped)."""
 
-    indices: np.ndarray
+    keys: list[Any]
+    seqs: np.ndarray
     codes: torch.Tensor
 
 
-def iter_batches(plan: TilePlan, read_codes: Callable[[str], np.ndarray], batch_size: int) -> Iterator[Batch]:
-    """Full-length windows in fixed-size batches, in plan order; shorter windows alone.
+class _Group:
+    """Windows of one length waiting for a full batch."""
 
-    A shorter window is yielded as soon as it is read, so it can come before the full-length batch
-    still being filled with the windows before it; ``predict_windows`` restores plan order.
+    def __init__(self, batch_size: int, length: int) -> None:
+        self.block = np.empty((batch_size, length), dtype=np.uint8)
+        self.keys: list[Any] = []
+        self.seqs: list[int] = []
+
+    def add(self, key: Any, seq: int, codes: np.ndarray) -> None:
+        self.block[len(self.keys)] = codes
+        self.keys.append(key)
+        self.seqs.append(seq)
+
+    def batch(self) -> Batch:
+        n = len(self.keys)
+        self.block[n:] = self.block[0]  # dummies: copies of a real window, outputs dropped
+        return Batch(self.keys, np.array(self.seqs), torch.from_numpy(self.block))
+
+
+def iter_batches(
+    windows: Iterable[tuple[Any, np.ndarray]], batch_size: int, *, lag: int | None = None
+) -> Iterator[Batch]:
+    """(key, codes (length,) uint8) windows -> batches of exactly ``batch_size`` windows of one length.
+
+    Windows of the same length are batched together (static shapes; short windows of short contigs
+    too, not one by one); the last batch of a length is padded. A partial batch is sent padded once
+    ``lag`` (default 4 x batch_size) later windows have arrived, so outputs can be returned in input
+    order with a bounded backlog.
     """
-    window = plan.geometry.window
-    current_chrom = -1
-    codes = np.zeros(0, dtype=np.uint8)
-    rows: list[int] = []
-    for i in range(plan.n_windows):
-        chrom = int(plan.chrom[i])
-        if chrom != current_chrom:
-            codes = read_codes(plan.chroms[chrom])
-            current_chrom = chrom
-        start, end = int(plan.start[i]), int(plan.end[i])
-        if end - start != window:
-            yield Batch(np.array([i]), torch.from_numpy(codes[start:end].copy()).unsqueeze(0))
-            continue
-        rows.append(i)
-        if len(rows) == 1:
-            block = np.empty((batch_size, window), dtype=np.uint8)
-        block[len(rows) - 1] = codes[start:end]
-        if len(rows) == batch_size:
-            yield Batch(np.array(rows), torch.from_numpy(block))
-            rows = []
-    if rows:
-        block[len(rows) :] = block[0]  # dummies: copies of a real window, outputs dropped
-        yield Batch(np.array(rows), torch.from_numpy(block))
+    lag = 4 * batch_size if lag is None else lag
+    groups: dict[int, _Group] = {}
+    seq = 0
+    for key, codes in windows:
+        length = len(codes)
+        group = groups.get(length)
+        if group is None:
+            group = groups[length] = _Group(batch_size, length)
+        group.add(key, seq, codes)
+        seq += 1
+        if len(group.keys) == batch_size:
+            del groups[length]
+            yield group.batch()
+        for stale in [n for n, g in groups.items() if seq - g.seqs[0] > lag]:
+            yield groups.pop(stale).batch()
+    for group in sorted(groups.values(), key=lambda g: g.seqs[0]):
+        yield group.batch()
 
 
-def predict_windows(
+def predict(
     model: TrackModel,
-    plan: TilePlan,
-    read_codes: Callable[[str], np.ndarray],
+    windows: Iterable[tuple[Any, np.ndarray]],
     *,
     batch_size: int,
     device: torch.device,
-    progress: Callable[[int], None] | None = None,
     prefetch: int = 3,
-) -> Iterator[tuple[int, torch.Tensor]]:
-    """Yield (plan row, output (length, channels) float32 on ``device``) for every window, in plan order.
+) -> Iterator[tuple[Any, torch.Tensor]]:
+    """Yield (key, output (n_out, channels) float32 on ``device``) for every window, in input order.
 
-    read_codes(chrom) returns a whole chromosome's uint8 codes. progress(n) is called with the number
-    of newly scored bases after each batch.
+    windows: any iterable of (key, codes (length,) uint8): genome tiles, variant windows, ... A
+    producer thread assembles the batches (reading the genome, copying into pinned memory on a GPU)
+    while the device works on the current one.
     """
     batches: queue.Queue = queue.Queue(maxsize=prefetch)
     stop = threading.Event()
@@ -110,9 +130,9 @@ def predict_windows(
 
     def produce() -> None:
         try:
-            for batch in iter_batches(plan, read_codes, batch_size):
+            for batch in iter_batches(windows, batch_size):
                 codes = batch.codes.pin_memory() if device.type == "cuda" else batch.codes
-                if not put(Batch(batch.indices, codes)):
+                if not put(Batch(batch.keys, batch.seqs, codes)):
                     return
             put(_DONE)
         except BaseException as exc:  # handed to the consumer, which re-raises it
@@ -120,8 +140,8 @@ def predict_windows(
 
     producer = threading.Thread(target=produce, name="nttracks-batches", daemon=True)
     producer.start()
-    pending: dict[int, torch.Tensor] = {}
-    next_row = 0
+    pending: dict[int, tuple[Any, torch.Tensor]] = {}
+    next_seq = 0
     try:
         with torch.inference_mode():
             while True:
@@ -131,15 +151,49 @@ def predict_windows(
                 if isinstance(item, BaseException):
                     raise item
                 out = model(item.codes.to(device, non_blocking=True)).float()
-                for k, row in enumerate(item.indices.tolist()):
-                    pending[row] = out[k]
-                if progress is not None:
-                    progress(int(plan.new_bases[item.indices].sum()))
-                while next_row in pending:
-                    yield next_row, pending.pop(next_row)
-                    next_row += 1
+                for k, (key, seq) in enumerate(zip(item.keys, item.seqs.tolist(), strict=True)):
+                    pending[seq] = (key, out[k])
+                while next_seq in pending:
+                    yield pending.pop(next_seq)
+                    next_seq += 1
     finally:
         stop.set()
         producer.join(timeout=5)
-    if next_row != plan.n_windows:
-        raise RuntimeError(f"predicted {next_row} of {plan.n_windows} windows")
+    if pending:
+        raise RuntimeError(f"{len(pending)} window outputs were left out of order")
+
+
+def tile_windows(
+    plan: TilePlan, read_codes: Callable[[str], np.ndarray], rows: Iterable[int] | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
+    """(plan row, codes) of the plan's windows (``rows``, default all, in plan order).
+
+    read_codes(chrom) returns a whole chromosome's uint8 codes; each chromosome is read once.
+    """
+    current, codes = -1, np.zeros(0, dtype=np.uint8)
+    for row in range(plan.n_windows) if rows is None else rows:
+        chrom = int(plan.chrom[row])
+        if chrom != current:
+            codes, current = read_codes(plan.chroms[chrom]), chrom
+        yield int(row), codes[int(plan.start[row]) : int(plan.end[row])]
+
+
+def predict_windows(
+    model: TrackModel,
+    plan: TilePlan,
+    read_codes: Callable[[str], np.ndarray],
+    *,
+    batch_size: int,
+    device: torch.device,
+    progress: Callable[[int], None] | None = None,
+    prefetch: int = 3,
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield (plan row, output) for every window of ``plan``, in plan order (``predict`` over its tiles).
+
+    progress(n) is called with the number of newly scored bases of each window.
+    """
+    windows = tile_windows(plan, read_codes)
+    for row, out in predict(model, windows, batch_size=batch_size, device=device, prefetch=prefetch):
+        if progress is not None:
+            progress(int(plan.new_bases[row]))
+        yield row, out

@@ -14,6 +14,9 @@ mode:
   elsewhere;
 - mean: 1 everywhere.
 
+Outputs coarser than one base (one value per k bases, or one per window) are first spread over the
+bases they cover (``spread``), then stitched with the same weights and normalization.
+
 ``ContigStitcher`` streams one contig: windows arrive in increasing start order, and the bases
 before the newest window's start are final, so it emits them and keeps a buffer of one window.
 """
@@ -55,6 +58,24 @@ def window_weights(xp: ModuleType, length: int, mode: str, keep: tuple[int, int]
     raise ValueError(f"unknown stitch mode {mode!r}; expected one of {MODES}")
 
 
+def spread(values: Any, length: int) -> Any:
+    """Outputs (n, channels) of a window of ``length`` bp -> (length, channels): each of the n values
+    covers length / n consecutive bases (n == length: per base, returned as is; n == 1: the whole window)."""
+    n = values.shape[0]
+    if n == length:
+        return values
+    if n == 0 or length % n:
+        raise ValueError(f"{n} output values cannot be spread evenly over a window of {length} bp")
+    return array_module(values).repeat(values, length // n, axis=0)
+
+
+def quantum_steps(quanta: Any, xp: ModuleType = np) -> Any:
+    """Steps per unit of each channel (channels,) float32: 1 / quantum (255 for 1/255), 1 where the
+    quantum is 0 (a channel left unquantized)."""
+    q = xp.asarray(quanta, dtype=xp.float64)
+    return xp.where(q > 0, 1 / xp.where(q > 0, q, 1), 1).astype(xp.float32)
+
+
 def quantize(values: Any, quanta: Any) -> Any:
     """Round each channel of values (n, channels) to a multiple of its quantum (channels,), as float32.
 
@@ -64,9 +85,15 @@ def quantize(values: Any, quanta: Any) -> Any:
     q = xp.asarray(quanta, dtype=xp.float64)
     # Steps per unit (255 for 1/255), so the result is k / 255 correctly rounded: multiplying k by
     # float32(1/255) instead would put about half of the grid one ulp off float32(k / 255).
-    steps = xp.where(q > 0, 1 / xp.where(q > 0, q, 1), 1).astype(xp.float32)
-    rounded = xp.rint(values * steps) / steps
+    steps = quantum_steps(q, xp)
+    rounded = quantum_counts(values, steps) / steps
     return xp.where(q > 0, rounded, values).astype(xp.float32, copy=False)
+
+
+def quantum_counts(values: Any, steps: Any) -> Any:
+    """values (n, channels) float32 -> the whole number of steps k nearest each (float32): ``quantize``
+    is k / steps, so storing k (a small integer) and dividing again gives the same float32 exactly."""
+    return array_module(values).rint(values * steps)
 
 
 class ContigStitcher:
@@ -90,14 +117,18 @@ class ContigStitcher:
         self.seam_bases = 0
         self._prev: tuple[int, Any] | None = None
 
-    def add(self, window_start: int, pred: Any, weights: Any) -> tuple[int, Any]:
-        """pred: (length, channels) float32; weights: (length,). Returns the finished region."""
+    def add(self, window_start: int, pred: Any, weights: Any, *, seam: bool = True) -> tuple[int, Any]:
+        """pred: (length, channels) float32; weights: (length,). Returns the finished region.
+
+        seam: count this window's disagreement with the previous one in the seam QC (a shard's halo
+        windows are counted by the shard that owns them, not again).
+        """
         length = pred.shape[0]
         if window_start < self.done:
             raise ValueError(f"window at {window_start} arrives after bases up to {self.done} were emitted")
         if length > self.acc.shape[0]:
             raise ValueError(f"window of {length} bp exceeds the stitch buffer of {self.acc.shape[0]} bp")
-        if self._prev is not None:
+        if self._prev is not None and seam:
             prev_start, prev = self._prev
             overlap = prev_start + prev.shape[0] - window_start
             if overlap > 0:

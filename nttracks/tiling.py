@@ -8,11 +8,18 @@ the model's ``multiple``); the fewer than ``multiple`` bases left at its end are
 contig shorter than the model's minimum is not scored at all.
 
 The plan is plain data: a frozen dataclass of arrays, one row per window, in genome order.
+
+Shards are the unit of work: a shard is one family's windows over a chunk of one chromosome, cut on
+the window grid. Each window owns the bases from its start to the next window's start (the last one of
+a contig to the contig's scored end); a shard writes the bases its own windows own (restricted to the
+bases a run writes, e.g. ``--regions``), and runs its own windows plus, as halo, the earlier windows
+that overlap those bases. Every written base is therefore stitched from exactly the windows that
+cover it in the whole-genome plan, whatever the shard size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -170,3 +177,128 @@ def _ownership(contig: np.ndarray, start: np.ndarray, end: np.ndarray) -> tuple[
 
 def _cat(parts: list[np.ndarray], dtype: type) -> np.ndarray:
     return np.concatenate(parts).astype(dtype, copy=False) if parts else np.zeros(0, dtype=dtype)
+
+
+@dataclass(frozen=True, eq=False)
+class Shard:
+    """One family's work over a chunk of one chromosome.
+
+    index: position among the family's shards (genome order).
+    rows: (k,) plan rows to run, in plan order: halo windows first, then the shard's own.
+    core: rows[core:] are the shard's own windows, rows[:core] its halo.
+    writes: (m, 2) [start, end) base ranges this shard writes, in order, disjoint.
+    """
+
+    family: str
+    index: int
+    chrom: str
+    rows: np.ndarray
+    core: int
+    writes: np.ndarray
+
+    @property
+    def bases(self) -> int:
+        return int((self.writes[:, 1] - self.writes[:, 0]).sum())
+
+    @property
+    def name(self) -> str:
+        return f"{self.family}-{self.index:06d}-{self.chrom}"
+
+
+def owned_ranges(plan: TilePlan) -> tuple[np.ndarray, np.ndarray]:
+    """(own_start, own_end), (windows,) each: the bases each window owns.
+
+    A window owns [its start, the next window's start) of its contig; the last window of a contig owns up
+    to the contig's scored end. Together they partition every contig's scored bases.
+    """
+    own_start = plan.start.copy()
+    own_end = plan.scored_end[plan.contig] if plan.n_windows else plan.end.copy()
+    if plan.n_windows > 1:
+        same = plan.contig[1:] == plan.contig[:-1]
+        own_end[:-1] = np.where(same, plan.start[1:], own_end[:-1])
+    return own_start, own_end
+
+
+def cut_shards(
+    plan: TilePlan,
+    family: str,
+    *,
+    shard_bases: int,
+    keep: Mapping[str, np.ndarray] | None = None,
+) -> tuple[Shard, ...]:
+    """Cut ``plan`` into shards of about ``shard_bases`` written bases each (at least one window).
+
+    keep: chromosome -> (k, 2) sorted, disjoint [start, end) ranges of the bases to write (None: every
+    scored base). Windows are those of the whole plan, so a written base has its full genomic context.
+    """
+    if shard_bases < 1:
+        raise ConfigError(f"shard size of {shard_bases} bases must be at least 1")
+    own_start, own_end = owned_ranges(plan)
+    shards: list[Shard] = []
+    for ci in range(len(plan.chroms)):
+        rows = np.flatnonzero(plan.chrom == ci)
+        if not len(rows):
+            continue
+        chrom = plan.chroms[ci]
+        ranges = None if keep is None else keep.get(chrom, np.zeros((0, 2), dtype=np.int64))
+        pieces = [_clip(int(own_start[r]), int(own_end[r]), ranges) for r in rows]
+        counts = [int((p[:, 1] - p[:, 0]).sum()) for p in pieces]
+        first = 0
+        while first < len(rows):
+            while first < len(rows) and counts[first] == 0:
+                first += 1
+            if first == len(rows):
+                break
+            last, total = first, 0
+            while last < len(rows) and total < shard_bases:
+                total += counts[last]
+                last += 1
+            writes = np.concatenate([pieces[k] for k in range(first, last)])
+            run, core = _rows_covering(plan, rows, first, last, writes)
+            shards.append(Shard(family, len(shards), chrom, run, core, _merge(writes)))
+            first = last
+    return tuple(shards)
+
+
+def _clip(start: int, end: int, ranges: np.ndarray | None) -> np.ndarray:
+    """[start, end) intersected with sorted disjoint ``ranges`` (None: all), as (k, 2)."""
+    if start >= end:
+        return np.zeros((0, 2), dtype=np.int64)
+    if ranges is None:
+        return np.array([[start, end]], dtype=np.int64)
+    lo = np.searchsorted(ranges[:, 1], start, side="right")
+    hi = np.searchsorted(ranges[:, 0], end, side="left")
+    part = ranges[lo:hi].copy()
+    if len(part):
+        part[0, 0] = max(part[0, 0], start)
+        part[-1, 1] = min(part[-1, 1], end)
+    return part.astype(np.int64, copy=False)
+
+
+def _rows_covering(
+    plan: TilePlan, rows: np.ndarray, first: int, last: int, writes: np.ndarray
+) -> tuple[np.ndarray, int]:
+    """The plan rows (among ``rows``, before ``rows[last]``) whose windows overlap ``writes``, and how
+    many of them come before ``rows[first]`` (the halo)."""
+    lo = first
+    contig = plan.contig[rows[first]]
+    # Earlier windows of the same contig may reach into the first written base: the halo.
+    while lo > 0 and plan.contig[rows[lo - 1]] == contig and plan.end[rows[lo - 1]] > writes[0, 0]:
+        lo -= 1
+    candidates = rows[lo:last]
+    starts, ends = plan.start[candidates], plan.end[candidates]
+    # A window overlaps some write range iff the first range ending after its start begins before its end.
+    k = np.searchsorted(writes[:, 1], starts, side="right")
+    hit = k < len(writes)
+    hit[hit] = writes[k[hit], 0] < ends[hit]
+    return candidates[hit], int(hit[: first - lo].sum())
+
+
+def _merge(ranges: np.ndarray) -> np.ndarray:
+    """Sorted ranges with touching neighbours merged."""
+    if len(ranges) < 2:
+        return ranges
+    breaks = np.flatnonzero(ranges[1:, 0] != ranges[:-1, 1]) + 1
+    starts = ranges[np.concatenate([[0], breaks]), 0]
+    ends = ranges[np.concatenate([breaks - 1, [len(ranges) - 1]]), 1]
+    return np.stack([starts, ends], axis=1)

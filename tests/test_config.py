@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from nttracks.config import Config, FamilyConfig, HubConfig, load_config, parse_config
+from nttracks.config import Config, HubConfig, load_config, parse_config
 from nttracks.errors import ConfigError
+from nttracks.families.elements import ElementsSettings
+from nttracks.families.toy import ToySettings
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -21,11 +23,13 @@ def _write(tmp_path: Path, text: str) -> Path:
 def test_defaults() -> None:
     config = parse_config({"families": {"toy": None}})
     assert list(config.families) == ["toy"]
-    assert config.families["toy"] == FamilyConfig()
+    assert config.families["toy"] == ToySettings()
     fam = config.families["toy"]
-    assert (fam.checkpoint, fam.window, fam.overlap, fam.stitch, fam.batch_size, fam.precision) == (
-        None, None, None, "taper", 8, "auto",
+    assert (fam.window, fam.overlap, fam.stitch, fam.batch_size, fam.model) == (
+        None, None, "taper", 8, "base_identity",
     )
+    elements = parse_config({"families": {"elements": None}}).families["elements"]
+    assert (elements.checkpoint, elements.precision) == ("InstaDeepAI/segment_nt", "auto")
     assert config.hub == HubConfig()
     assert config.source == "<config>"
 
@@ -51,12 +55,14 @@ families:
     config = load_config(path)
     assert config.source == str(path)
     assert list(config.families) == ["elements", "toy"]  # config order
-    expected = FamilyConfig("InstaDeepAI/segment_nt", 3072, 1536, "nearest", 4, "bf16")
+    expected = ElementsSettings(
+        window=3072, overlap=1536, stitch="nearest", batch_size=4, checkpoint="InstaDeepAI/segment_nt", precision="bf16"
+    )
     assert config.families["elements"] == expected
     assert config.hub.name == "myhub" and config.hub.short_label == "My hub"
     assert config.hub.email == HubConfig().email
     with pytest.raises(TypeError):
-        config.families["new"] = FamilyConfig()  # type: ignore[index]
+        config.families["new"] = ToySettings()  # type: ignore[index]
 
 
 @pytest.mark.parametrize(
@@ -81,7 +87,7 @@ def test_unknown_key(tmp_path: Path, text: str, key: str) -> None:
         ({"batch_size": True}, "families.toy.batch_size", "True"),
         ({"overlap": False}, "families.toy.overlap", "False"),
         ({"stitch": 1}, "families.toy.stitch", "1"),
-        ({"checkpoint": ["a"]}, "families.toy.checkpoint", "['a']"),
+        ({"model": ["a"]}, "families.toy.model", "['a']"),
     ],
 )
 def test_wrong_type(family: dict, key: str, got: str) -> None:
@@ -112,7 +118,6 @@ def test_unknown_family() -> None:
     ("family", "message"),
     [
         ({"stitch": "median"}, r"families\.toy\.stitch: 'median' is not one of taper, nearest, mean"),
-        ({"precision": "fp16"}, r"families\.toy\.precision: 'fp16' is not one of auto, fp32, bf16"),
         ({"batch_size": 0}, r"families\.toy\.batch_size: must be at least 1"),
         ({"window": 0}, r"families\.toy\.window: must be a positive"),
         ({"overlap": -6}, r"families\.toy\.overlap: must be >= 0"),
@@ -122,6 +127,25 @@ def test_bad_values(family: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_config({"families": {"toy": family}})
 
+
+@pytest.mark.parametrize(
+    ("family", "message"),
+    [
+        ({"precision": "fp16"}, r"families\.elements\.precision: 'fp16' is not one of auto, fp32, bf16"),
+        ({"checkpoint": " "}, r"families\.elements\.checkpoint: empty"),
+        ({"model": "base_identity"}, r"families\.elements\.model: unknown key"),
+    ],
+)
+def test_bad_elements_values(family: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config({"families": {"elements": family}})
+
+
+def test_a_key_of_another_family_is_an_error_naming_key_and_file() -> None:
+    with pytest.raises(ConfigError, match=r"^c\.yaml: families\.toy\.checkpoint: unknown key; known keys here: "):
+        parse_config({"families": {"toy": {"checkpoint": "x"}}}, source="c.yaml")
+    with pytest.raises(ConfigError, match=r"c\.yaml: families\.toy\.model: 'gc' is not one of base_identity"):
+        parse_config({"families": {"toy": {"model": "gc"}}}, source="c.yaml")
 
 def test_missing_file(tmp_path: Path) -> None:
     path = tmp_path / "nope.yaml"

@@ -9,7 +9,7 @@ import torch
 from nttracks.errors import UsageError
 from nttracks.models.base import Geometry
 from nttracks.models.toy import BaseIdentityModel, WindowPositionModel
-from nttracks.predict import iter_batches, predict_windows, resolve_device
+from nttracks.predict import iter_batches, predict, predict_windows, resolve_device, tile_windows
 from nttracks.tiling import TilePlan, plan_tiles
 
 GEOMETRY = Geometry(window=96, multiple=24, min_length=48, grid=6)
@@ -56,28 +56,51 @@ def test_iter_batches(batch_size: int) -> None:
         reads.append(chrom)
         return GENOME[chrom]
 
-    batches = list(iter_batches(plan, read_codes, batch_size))
+    batches = list(iter_batches(tile_windows(plan, read_codes), batch_size))
     assert reads == ["chr1", "chr2"]  # each chromosome read once
-    rows = np.concatenate([b.indices for b in batches])
+    rows = np.concatenate([b.keys for b in batches])
     assert sorted(rows.tolist()) == list(range(plan.n_windows))  # every window exactly once
+    assert sorted(np.concatenate([b.seqs for b in batches]).tolist()) == list(range(plan.n_windows))
     full_rows, full_batches = [], 0
     for batch in batches:
         assert batch.codes.dtype == torch.uint8
-        lengths = set(plan.window_lengths()[batch.indices].tolist())
-        if lengths == {96}:
-            assert batch.codes.shape == (batch_size, 96)  # static shape, padded when needed
-            full_rows.extend(batch.indices.tolist())
-            full_batches += len(batch.indices) == batch_size
-            padding = batch.codes[len(batch.indices) :]
-            assert all(torch.equal(row, batch.codes[0]) for row in padding)
-        else:
-            assert len(batch.indices) == 1 and batch.codes.shape == (1, 72)
-        for k, i in enumerate(batch.indices.tolist()):
+        lengths = set(plan.window_lengths()[batch.keys].tolist())
+        assert len(lengths) == 1  # one length per batch
+        length = lengths.pop()
+        assert batch.codes.shape == (batch_size, length)  # static shape, short windows too, padded when needed
+        padding = batch.codes[len(batch.keys) :]
+        assert all(torch.equal(row, batch.codes[0]) for row in padding)
+        if length == 96:
+            full_rows.extend(batch.keys)
+            full_batches += len(batch.keys) == batch_size
+        for k, i in enumerate(batch.keys):
             chrom = plan.chroms[plan.chrom[i]]
             assert np.array_equal(batch.codes[k].numpy(), GENOME[chrom][plan.start[i] : plan.end[i]])
     assert full_rows == sorted(full_rows)  # full-length windows go in plan order
     n_full = int((plan.window_lengths() == 96).sum())
     assert full_batches == n_full // batch_size  # only the last full-length batch is padded
+
+
+def test_short_windows_are_batched_by_length_and_come_back_in_order() -> None:
+    """Windows of three lengths interleaved: each length gets full static batches; outputs in input order."""
+    rng = np.random.default_rng(3)
+    lengths = [96, 72, 96, 48, 72, 96, 48, 48, 72, 96, 96, 72]
+    windows = [(f"w{i}", rng.integers(0, 4, size=n).astype(np.uint8)) for i, n in enumerate(lengths)]
+    batches = list(iter_batches(iter(windows), 2, lag=100))
+    shapes = sorted(tuple(b.codes.shape) for b in batches)
+    assert shapes == [(2, 48), (2, 48), (2, 72), (2, 72), (2, 96), (2, 96), (2, 96)]
+    model = BaseIdentityModel(Geometry(window=96, multiple=24, min_length=48, grid=6))
+    out = list(predict(model, iter(windows), batch_size=2, device=CPU))
+    assert [key for key, _ in out] == [key for key, _ in windows]
+    for (_, codes), (_, values) in zip(windows, out, strict=True):
+        assert np.array_equal(values.numpy(), _expected(codes))
+
+
+def test_a_stale_partial_batch_is_sent_after_lag_windows() -> None:
+    windows = [("short", np.zeros(48, dtype=np.uint8))] + [(i, np.zeros(96, dtype=np.uint8)) for i in range(9)]
+    batches = list(iter_batches(iter(windows), 4, lag=5))
+    # the lone 48-bp window goes out padded once 5 later windows have arrived, not at the very end
+    assert [b.keys for b in batches] == [[0, 1, 2, 3], ["short"], [4, 5, 6, 7], [8]]
 
 
 # ----------------------------------------------------------------------------- predict_windows

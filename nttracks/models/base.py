@@ -18,6 +18,7 @@ from ..errors import ModelError
 
 A, C, G, T, N = 0, 1, 2, 3, 4
 BASES = "ACGTN"
+PER_WINDOW = 0  # Geometry.resolution of a model that emits one value per window
 
 
 @dataclass(frozen=True)
@@ -28,7 +29,8 @@ class Geometry:
     multiple: every window length must be a multiple of this (6 for 6-mer tokens, 24 for SegmentNT).
     min_length: shortest window the model accepts (a multiple of ``multiple``).
     grid: window starts lie on this grid of their contig (6: overlapping windows tokenize alike).
-    resolution: bp per output value (1 = per nucleotide).
+    resolution: bp per output value (1 = per nucleotide, 6 = per 6-mer token; it divides ``multiple``),
+        or ``PER_WINDOW`` (0): one value per window, whatever its length.
     """
 
     window: int
@@ -38,9 +40,14 @@ class Geometry:
     resolution: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("window", "multiple", "min_length", "grid", "resolution"):
+        for name in ("window", "multiple", "min_length", "grid"):
             if getattr(self, name) < 1:
                 raise ModelError(f"model geometry: {name}={getattr(self, name)} must be >= 1")
+        if self.resolution < 0 or (self.resolution and self.multiple % self.resolution):
+            raise ModelError(
+                f"model geometry: resolution {self.resolution} must be 0 (one value per window) or "
+                f"divide the multiple {self.multiple}"
+            )
         if self.window % self.multiple or self.min_length % self.multiple:
             raise ModelError(
                 f"model geometry: window {self.window} and min_length {self.min_length} "
@@ -57,6 +64,10 @@ class Geometry:
         """The same geometry with another window length (checked)."""
         return Geometry(window, self.multiple, self.min_length, self.grid, self.resolution)
 
+    def outputs(self, length: int) -> int:
+        """Values the model emits for a window of ``length`` bp."""
+        return 1 if self.resolution == PER_WINDOW else length // self.resolution
+
     def check_length(self, length: int) -> None:
         """Raise ModelError unless ``length`` is a valid window length for this model."""
         if length % self.multiple or length < self.min_length:
@@ -71,7 +82,7 @@ class TrackModel(Protocol):
     """What the pipeline needs of a model.
 
     ``forward(codes)``: codes (batch, length) uint8 on the model's device ->
-    (batch, length // resolution, channels) float32 per-position outputs.
+    (batch, geometry.outputs(length), channels) float32 outputs (per base, per k bases or per window).
     """
 
     geometry: Geometry

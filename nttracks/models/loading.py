@@ -9,6 +9,7 @@ anything else is an error naming the tensor.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -122,6 +123,18 @@ def _download(repo_id: str) -> Path:
             "directory and pass that directory instead of the id"
         ) from exc
     return where
+
+
+def checkpoint_digest(directory: Path) -> str:
+    """sha256 over a checkpoint's config and weight files (names and bytes), hex."""
+    h = hashlib.sha256()
+    for path in sorted(Path(directory).iterdir()):
+        if path.suffix in (".json", ".safetensors", ".bin") and path.is_file():
+            h.update(path.name.encode())
+            with path.open("rb") as fh:
+                for block in iter(lambda f=fh: f.read(1 << 22), b""):
+                    h.update(block)
+    return h.hexdigest()
 
 
 def read_config(directory: Path) -> dict:

@@ -1,0 +1,259 @@
+"""Executors: a family's shards -> stitched, quantized values in the run's work directory.
+
+``score_shard`` is the shard function: read the shard's sequence once, run its windows through the
+model (``predict``), spread coarse outputs over their bases, stitch (``stitch.ContigStitcher``), keep
+the bases the shard writes, check them for NaN and quantize them. ``LocalExecutor`` loads a family's
+model once and scores its shards one after another, on one device, writing each shard's output file
+atomically (``shards.write_shard``) and yielding the results in genome order. A Ray executor runs the
+same shard function on many GPUs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelError
+from .families import LoadedModel, get_family
+from .models.base import Geometry
+from .shards import write_shard
+from .stitch import ContigStitcher, array_module, quantum_counts, quantum_steps, spread, window_weights
+from .tiling import Shard, TilePlan
+
+ReadCodes = Callable[[str, int, int], np.ndarray]
+"""read(chrom, start, end) -> uint8 codes of chrom[start:end] (``Genome.codes``)."""
+
+
+@dataclass(frozen=True, eq=False)
+class FamilyJob:
+    """What an executor needs to score one family's shards: plain data, so it pickles to a worker."""
+
+    family: str
+    settings: Any
+    geometry: Geometry
+    plan: TilePlan
+    channels: tuple[str, ...]
+    quanta: np.ndarray  # (channels,) quantization step of each channel
+    shards: tuple[Shard, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class ShardResult:
+    """A scored shard: its output file and its seam QC sums (per channel, over its own windows)."""
+
+    shard: Shard
+    path: Path
+    seam_sum: np.ndarray
+    seam_bases: int
+
+
+@dataclass(frozen=True, eq=False)
+class FamilyScores:
+    """A family being scored: its loaded model's digest and label, and the shard results in genome order."""
+
+    digest: str
+    label: str
+    results: Iterator[ShardResult]
+
+
+@dataclass(frozen=True, eq=False)
+class _Scored:
+    runs: np.ndarray
+    counts: np.ndarray
+    seam_sum: np.ndarray
+    seam_bases: int
+
+
+class LocalExecutor:
+    """Scores shards one after another in this process, on ``device`` (a torch.device)."""
+
+    def __init__(self, device: Any) -> None:
+        self.device = device
+
+    def run(
+        self, job: FamilyJob, read: ReadCodes, work: Path, progress: Callable[[int], Any] | None = None
+    ) -> FamilyScores:
+        """Load the family's model, then (lazily, as the results are consumed) score every shard."""
+        loaded = load_model(job, self.device)
+
+        def results() -> Iterator[ShardResult]:
+            for shard in job.shards:
+                yield run_shard(loaded.model, job, shard, read, work, self.device, progress)
+
+        return FamilyScores(loaded.digest, loaded.label, results())
+
+
+def load_model(job: FamilyJob, device: Any) -> LoadedModel:
+    """The family's model on ``device``, checked to emit the channels the plan expects."""
+    loaded = get_family(job.family).load(job.settings, job.geometry, device)
+    channels = tuple(loaded.model.channels)
+    if channels != job.channels:
+        raise ModelError(
+            f"the {job.family} model emits channels {', '.join(channels)} but the family declares "
+            f"{', '.join(job.channels)}; the checkpoint does not match the family"
+        )
+    return loaded
+
+
+def run_shard(
+    model: Any,
+    job: FamilyJob,
+    shard: Shard,
+    read: ReadCodes,
+    work: Path,
+    device: Any,
+    progress: Callable[[int], Any] | None = None,
+) -> ShardResult:
+    """Score ``shard`` and write its output file into ``work``."""
+    scored = score_shard(model, job, shard, read, device, progress)
+    path = write_shard(
+        work / f"{shard.name}.shard",
+        family=job.family,
+        chrom=shard.chrom,
+        index=shard.index,
+        runs=scored.runs,
+        channels=job.channels,
+        quanta=job.quanta,
+        counts=scored.counts,
+    )
+    return ShardResult(shard, path, scored.seam_sum, scored.seam_bases)
+
+
+def score_shard(
+    model: Any,
+    job: FamilyJob,
+    shard: Shard,
+    read: ReadCodes,
+    device: Any,
+    progress: Callable[[int], Any] | None = None,
+) -> _Scored:
+    """Stitched, quantized values of the bases ``shard`` writes: runs (m, 2) and counts (bases, channels)."""
+    from .predict import predict
+
+    plan, geometry = job.plan, job.geometry
+    xp = stitch_module(device)
+    rows = shard.rows
+    lo, hi = int(plan.start[rows[0]]), int(plan.end[rows].max())
+    codes = read(shard.chrom, lo, hi)
+    windows = ((int(r), codes[int(plan.start[r]) - lo : int(plan.end[r]) - lo]) for r in rows)
+    segment_end = _segment_ends(plan, rows)
+    own_from = int(rows[shard.core])
+    stitch = job.settings.stitch
+    clip = _Clipper(shard, xp, quantum_steps(job.quanta, xp), progress)
+    taper: dict[int, Any] = {}
+    channels = len(job.channels)
+    seam_sum, seam_bases = np.zeros(channels), 0
+    stitcher: ContigStitcher | None = None
+    for row, out in predict(model, windows, batch_size=job.settings.batch_size, device=device):
+        start, end = int(plan.start[row]), int(plan.end[row])
+        length = end - start
+        if out.shape != (geometry.outputs(length), channels):
+            raise ModelError(
+                f"the {job.family} model returned {tuple(out.shape)} for a window of {length} bp; "
+                f"expected ({geometry.outputs(length)}, {channels})"
+            )
+        if stitcher is None or row in segment_end:
+            if stitcher is not None:
+                clip.take(*stitcher.finish())
+                seam_sum, seam_bases = seam_sum + _to_numpy(stitcher.seam_sum), seam_bases + stitcher.seam_bases
+            stitcher = ContigStitcher(xp, start, segment_end.get(row, end), channels, geometry.window)
+        if stitch == "nearest":
+            keep = (int(plan.keep_start[row]) - start, int(plan.keep_end[row]) - start)
+            weights = window_weights(xp, length, "nearest", keep)
+        else:
+            if length not in taper:
+                taper[length] = window_weights(xp, length, stitch)
+            weights = taper[length]
+        pred = spread(_to_xp(out, xp), length)
+        clip.take(*stitcher.add(start, pred, weights, seam=row >= own_from))
+    if stitcher is not None:
+        clip.take(*stitcher.finish())
+        seam_sum, seam_bases = seam_sum + _to_numpy(stitcher.seam_sum), seam_bases + stitcher.seam_bases
+    runs, counts = clip.result()
+    return _Scored(runs, counts, seam_sum, seam_bases)
+
+
+def _segment_ends(plan: TilePlan, rows: np.ndarray) -> dict[int, int]:
+    """{first row of each stitch segment: the segment's end}. A segment is a run of windows that overlap
+    or touch one another on one contig; with --regions a contig may hold several."""
+    ends: dict[int, int] = {}
+    first, reach = -1, -1
+    contig = -1
+    for r in rows.tolist():
+        if plan.contig[r] != contig or plan.start[r] > reach:
+            if first >= 0:
+                ends[first] = reach
+            first, contig = r, plan.contig[r]
+        reach = max(reach if first != r else 0, int(plan.end[r]))
+    if first >= 0:
+        ends[first] = reach
+    return ends
+
+
+class _Clipper:
+    """Keeps the parts of stitched regions that the shard writes, checked for NaN and quantized."""
+
+    def __init__(self, shard: Shard, xp: Any, steps: Any, progress: Callable[[int], Any] | None) -> None:
+        self.shard = shard
+        self.xp = xp
+        self.steps = steps
+        self.progress = progress
+        self.starts: list[int] = []
+        self.parts: list[np.ndarray] = []
+
+    def take(self, start: int, values: Any) -> None:
+        end = start + values.shape[0]
+        writes = self.shard.writes
+        first = int(np.searchsorted(writes[:, 1], start, side="right"))
+        for a, b in writes[first:].tolist():
+            if a >= end:
+                break
+            a, b = max(a, start), min(b, end)
+            piece = values[a - start : b - start]
+            if bool(self.xp.isnan(piece).any()):
+                where = int(self.xp.argmax(self.xp.isnan(piece).any(axis=1)))
+                raise ModelError(
+                    f"the model produced NaN at {self.shard.chrom}:{a + where + 1}; check the checkpoint "
+                    "(and try --device cpu or precision fp32)"
+                )
+            self.starts.append(a)
+            self.parts.append(_to_numpy(quantum_counts(piece, self.steps)))
+            if self.progress is not None:
+                self.progress(b - a)
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        lengths = [len(p) for p in self.parts]
+        if sum(lengths) != self.shard.bases:
+            raise RuntimeError(f"shard {self.shard.name}: stitched {sum(lengths)} of {self.shard.bases} bases")
+        starts = np.asarray(self.starts, dtype=np.int64)
+        ends = starts + np.asarray(lengths, dtype=np.int64)
+        breaks = np.flatnonzero(starts[1:] != ends[:-1]) + 1
+        runs = np.stack([starts[np.r_[0, breaks]], ends[np.r_[breaks - 1, len(starts) - 1]]], axis=1)
+        return runs, np.concatenate(self.parts)
+
+
+def stitch_module(device: Any) -> Any:
+    """CuPy when the model runs on a GPU and CuPy can use it; NumPy otherwise."""
+    if getattr(device, "type", "cpu") == "cuda":
+        try:
+            import cupy
+
+            if cupy.is_available():
+                return cupy
+        except ImportError:
+            pass
+    return np
+
+
+def _to_xp(t: Any, xp: Any) -> Any:
+    if xp is np:
+        return t.detach().cpu().numpy()
+    return xp.from_dlpack(t.detach().contiguous())
+
+
+def _to_numpy(a: Any) -> np.ndarray:
+    return a if isinstance(a, np.ndarray) else array_module(a).asnumpy(a)

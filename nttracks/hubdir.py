@@ -1,0 +1,152 @@
+"""The hub directory a run writes: its lock, its staging and work directories, and the publish step.
+
+Beside ``--out`` (``hub/``) a run keeps, while it runs:
+
+    .hub.nttracks-lock      who is running (host, pid, start time); taken with O_EXCL, removed at the end
+    .hub.nttracks-staging/  the new hub, built whole before anything is published
+    .hub.nttracks-work/     shard outputs (stitched, quantized values) the bigWigs are written from
+
+``publish`` moves a finished staging directory into place: a new ``--out`` by one rename; an existing
+one file by file with ``hub.txt`` last, then removes the files the previous run published that this one
+did not (the previous manifest lists them), so a published hub holds exactly the files of the run that
+published it. Files nttracks never published (a user's notes) are left alone.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .errors import UsageError
+
+log = logging.getLogger("nttracks")
+MANIFEST = "manifest.json"
+
+
+def sibling(out: Path, what: str) -> Path:
+    """``.<out name>.nttracks-<what>`` beside ``out``."""
+    return out.parent / f".{out.name}.nttracks-{what}"
+
+
+@contextmanager
+def hub_lock(out: Path) -> Iterator[Path]:
+    """Hold the lock on ``out`` for the duration of a run.
+
+    A second run exits at once with a UsageError naming the holder. A lock left by a dead process on
+    this host is taken over with a warning; one held from another host is never taken over (remove it
+    by hand once sure that run is gone).
+    """
+    path = sibling(out, "lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "started": _now()}
+    for _attempt in range(2):
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            holder = _read_lock(path)
+            if holder is not None and _alive(holder):
+                raise UsageError(
+                    f"another nttracks run is writing {out}: pid {holder.get('pid')} on {holder.get('host')}, "
+                    f"started {holder.get('started')} (lock {path}); wait for it to finish, or remove the "
+                    "lock if that run is gone"
+                ) from None
+            log.warning(
+                "taking over the stale lock %s (pid %s on %s, started %s, is no longer running)",
+                path, (holder or {}).get("pid"), (holder or {}).get("host"), (holder or {}).get("started"),
+            )
+            path.unlink(missing_ok=True)
+            continue
+        with os.fdopen(fd, "w") as fh:
+            json.dump(me, fh)
+        break
+    else:
+        raise UsageError(f"could not take the lock {path} on {out}; another run took it first")
+    try:
+        yield path
+    finally:
+        if _read_lock(path) == me:
+            path.unlink(missing_ok=True)
+
+
+def _read_lock(path: Path) -> dict | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # unreadable or half-written: a crash between create and write
+    return data if isinstance(data, dict) else None
+
+
+def _alive(holder: dict) -> bool:
+    if holder.get("host") != socket.gethostname():
+        return True  # cannot tell from here: never take another host's lock
+    pid = holder.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def fresh_dir(path: Path) -> Path:
+    """An empty directory at ``path`` (whatever an interrupted run left there is removed)."""
+    if path.exists():
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    return path
+
+
+def published_files(out: Path) -> set[str]:
+    """Files (relative paths) the run that published ``out`` listed in its manifest; empty if none."""
+    try:
+        manifest = json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return set()
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, list):
+        return set()
+    return {f for f in files if isinstance(f, str) and ".." not in Path(f).parts and not Path(f).is_absolute()}
+
+
+def publish(staging: Path, out: Path) -> list[Path]:
+    """Move the finished hub in ``staging`` into ``out`` (see the module docstring); returns its files."""
+    if not out.exists():
+        out.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(staging, out)
+        return sorted(p for p in out.rglob("*") if p.is_file())
+    previous = published_files(out)
+    moved = []
+    files = sorted((p for p in staging.rglob("*") if p.is_file()), key=lambda p: p.name == "hub.txt")
+    for src in files:
+        dst = out / src.relative_to(staging)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dst)
+        moved.append(dst)
+    shutil.rmtree(staging)
+    new = {p.relative_to(out).as_posix() for p in moved}
+    for rel in sorted(previous - new):
+        stale = out / rel
+        if stale.is_file() or stale.is_symlink():
+            stale.unlink()
+            _remove_empty_parents(stale.parent, out)
+    return moved
+
+
+def _remove_empty_parents(directory: Path, top: Path) -> None:
+    while directory != top and directory.is_dir() and not any(directory.iterdir()):
+        directory.rmdir()
+        directory = directory.parent

@@ -1,0 +1,144 @@
+"""Shard outputs on disk: a shard's stitched, quantized values in a compact binary file.
+
+Layout (little-endian)::
+
+    b"NTSHARD\\0"             8 bytes, magic
+    uint32 header_length    bytes of the JSON header that follows
+    header                  UTF-8 JSON: format, family, chrom, index, runs [[start, end], ...],
+                            channels, quanta, dtype; padded with spaces to a multiple of 8 bytes
+    values                  (bases, channels) row-major, in ``dtype``, the runs one after another
+
+Quantized channels are stored as their whole number of steps k (``stitch.quantum_counts``) in the
+smallest integer type that holds them (uint8 for probabilities at 1/255); reading divides by the
+steps again, which gives back exactly the float32 that ``stitch.quantize`` gives. A file is written
+to a temporary name and renamed, so a shard file is complete or absent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import OutputError
+from .stitch import quantum_steps
+
+MAGIC = b"NTSHARD\0"
+FORMAT = 1
+_INT_TYPES = (np.uint8, np.int8, np.uint16, np.int16, np.int32)
+
+
+@dataclass(frozen=True, eq=False)
+class ShardValues:
+    """A shard's output: runs (m, 2) [start, end) on ``chrom`` and values (bases, channels) float32."""
+
+    family: str
+    chrom: str
+    index: int
+    runs: np.ndarray
+    channels: tuple[str, ...]
+    quanta: np.ndarray
+    values: np.ndarray
+
+    def pieces(self) -> Iterator[tuple[int, np.ndarray]]:
+        """(start, values (n, channels)) of each run, in order."""
+        offset = 0
+        for start, end in self.runs.tolist():
+            yield start, self.values[offset : offset + end - start]
+            offset += end - start
+
+
+def write_shard(
+    path: Path,
+    *,
+    family: str,
+    chrom: str,
+    index: int,
+    runs: np.ndarray,
+    channels: Sequence[str],
+    quanta: np.ndarray,
+    counts: np.ndarray,
+) -> Path:
+    """Write a shard file. counts: (bases, channels) float32 whole steps (``quantum_counts``), or the
+    values themselves for channels whose quantum is 0."""
+    runs = np.asarray(runs, dtype=np.int64).reshape(-1, 2)
+    if counts.shape != (int((runs[:, 1] - runs[:, 0]).sum()), len(channels)):
+        raise ValueError(f"shard {family}/{chrom}/{index}: values {counts.shape} do not fit its runs")
+    data = _pack(counts, quanta)
+    header = {
+        "format": FORMAT,
+        "family": family,
+        "chrom": chrom,
+        "index": index,
+        "runs": runs.tolist(),
+        "channels": list(channels),
+        "quanta": [float(q) for q in quanta],
+        "dtype": data.dtype.str,
+    }
+    text = json.dumps(header).encode()
+    text += b" " * (-(len(MAGIC) + 4 + len(text)) % 8)
+    tmp = path.with_name(f".{path.name}.part")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "wb") as fh:
+            fh.write(MAGIC + np.uint32(len(text)).astype("<u4").tobytes() + text)
+            fh.write(np.ascontiguousarray(data).tobytes())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_shard(path: Path) -> ShardValues:
+    """Read a shard file back as float32 values equal to ``stitch.quantize`` of what was stitched."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise OutputError(f"cannot read shard output {path}: {exc.strerror or exc}") from exc
+    if raw[: len(MAGIC)] != MAGIC or len(raw) < len(MAGIC) + 4:
+        raise OutputError(f"{path} is not an nttracks shard file; delete it and run again")
+    size = int(np.frombuffer(raw, dtype="<u4", count=1, offset=len(MAGIC))[0])
+    body = len(MAGIC) + 4 + size
+    try:
+        header = json.loads(raw[len(MAGIC) + 4 : body])
+    except ValueError:
+        raise OutputError(f"{path}: corrupt shard header; delete it and run again") from None
+    if header.get("format") != FORMAT:
+        raise OutputError(f"{path}: shard format {header.get('format')} is not {FORMAT}; delete it and run again")
+    channels = tuple(header["channels"])
+    runs = np.asarray(header["runs"], dtype=np.int64).reshape(-1, 2)
+    n = int((runs[:, 1] - runs[:, 0]).sum())
+    dtype = np.dtype(header["dtype"])
+    if len(raw) - body != n * len(channels) * dtype.itemsize:
+        raise OutputError(f"{path}: shard file is truncated; delete it and run again")
+    stored = np.frombuffer(raw, dtype=dtype, offset=body).reshape(n, len(channels))
+    quanta = np.asarray(header["quanta"], dtype=np.float64)
+    return ShardValues(
+        family=header["family"],
+        chrom=header["chrom"],
+        index=int(header["index"]),
+        runs=runs,
+        channels=channels,
+        quanta=quanta,
+        values=_unpack(stored, quanta),
+    )
+
+
+def _pack(counts: np.ndarray, quanta: np.ndarray) -> np.ndarray:
+    if (np.asarray(quanta) > 0).all() and counts.size:
+        lo, hi = float(counts.min()), float(counts.max())
+        for dtype in _INT_TYPES:
+            info = np.iinfo(dtype)
+            if info.min <= lo and hi <= info.max:
+                return counts.astype(dtype)
+    return counts.astype(np.float32, copy=False)
+
+
+def _unpack(stored: np.ndarray, quanta: np.ndarray) -> np.ndarray:
+    # k / steps is quantize()'s float32; an unquantized channel has steps 1 and comes back as stored.
+    return stored.astype(np.float32) / quantum_steps(quanta)
