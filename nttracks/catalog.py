@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from nttracks.errors import ConfigError
+from nttracks.families import registered
 from nttracks.resources import resource_dir
 
 NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -101,6 +102,8 @@ _DEFAULTABLE = _TRACK_KEYS - {"channel", "suffix", "short_label", "long_label"}
 def load_catalog(path: Path | None = None) -> Catalog:
     """Read and check the track catalog (default: the packaged ``trackhubs/catalog.yaml``).
 
+    Registered families that carry their own entry (``Family.catalog_entry`` and ``html_template``: a
+    plug-in, or a family defined in a test) are added after the file's, unless the file lists them.
     Every problem is a ``ConfigError`` naming the file and the key, e.g. ``families.toy.tracks[2].color``.
     """
     path = Path(path) if path is not None else resource_dir("trackhubs") / "catalog.yaml"
@@ -121,9 +124,18 @@ def load_catalog(path: Path | None = None) -> Catalog:
     if len(group_names) != len(groups):
         err.fail("groups", "group names must be unique")
 
+    entries = dict(err.mapping(top["families"], "families"))
+    templates: dict[str, str] = {}
+    for plugin in registered().values():
+        if plugin.catalog_entry is not None and plugin.name not in entries:
+            entries[plugin.name] = {"html": f"{plugin.name}.html", **plugin.catalog_entry}
+            if plugin.html_template is None:
+                err.fail(f"families.{plugin.name}", "a family with its own catalog entry needs html_template")
+            templates[plugin.name] = plugin.html_template
+
     families = []
     seen_names: dict[str, str] = {}
-    for fam_name, fam in err.mapping(top["families"], "families").items():
+    for fam_name, fam in entries.items():
         where = f"families.{fam_name}"
         err.name(fam_name, where)
         fam = err.mapping(fam, where, required=_FAMILY_KEYS - {"defaults", "group", "visibility", "priority"},
@@ -135,7 +147,9 @@ def load_catalog(path: Path | None = None) -> Catalog:
         if group not in group_names:
             err.fail(f"{where}.group", f"{group!r} is not a group listed under 'groups'")
         template_name = err.text(fam["html"], f"{where}.html", 200)
-        template = _read_template(path.parent / template_name, err, f"{where}.html")
+        template = _check_template(
+            templates[fam_name] if fam_name in templates else _read(path.parent / template_name, err, f"{where}.html"),
+            template_name, err, f"{where}.html")
         defaults = err.mapping(fam.get("defaults", {}), f"{where}.defaults", allowed=_DEFAULTABLE)
         tracks = []
         for i, t in enumerate(err.sequence(fam["tracks"], f"{where}.tracks")):
@@ -202,15 +216,18 @@ def _track_style(family: str, t: dict[str, Any], where: str, err: _Complainer) -
     )
 
 
-def _read_template(path: Path, err: _Complainer, where: str) -> str:
+def _read(path: Path, err: _Complainer, where: str) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except OSError as e:
-        err.fail(where, f"cannot read description template {path}: {e.strerror or e}")
+        return err.fail(where, f"cannot read description template {path}: {e.strerror or e}")
+
+
+def _check_template(text: str, name: str, err: _Complainer, where: str) -> str:
     try:
         string.Template(text).substitute({k: "x" for k in TEMPLATE_FIELDS})
     except (KeyError, ValueError) as e:
-        err.fail(where, f"template {path.name} uses an unknown or malformed placeholder {e}; "
+        err.fail(where, f"template {name} uses an unknown or malformed placeholder {e}; "
                  f"known: {', '.join('$' + k for k in TEMPLATE_FIELDS)}")
     return text
 

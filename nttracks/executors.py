@@ -160,7 +160,9 @@ def score_shard(
             if stitcher is not None:
                 clip.take(*stitcher.finish())
                 seam_sum, seam_bases = seam_sum + _to_numpy(stitcher.seam_sum), seam_bases + stitcher.seam_bases
-            stitcher = ContigStitcher(xp, start, segment_end.get(row, end), channels, geometry.window)
+            stitcher = ContigStitcher(
+                xp, start, segment_end.get(row, end), channels, geometry.window, allow_holes=True
+            )
         if stitch == "nearest":
             keep = (int(plan.keep_start[row]) - start, int(plan.keep_end[row]) - start)
             weights = window_weights(xp, length, "nearest", keep)
@@ -217,8 +219,8 @@ class _Clipper:
             if bool(self.xp.isnan(piece).any()):
                 where = int(self.xp.argmax(self.xp.isnan(piece).any(axis=1)))
                 raise ModelError(
-                    f"the model produced NaN at {self.shard.chrom}:{a + where + 1}; check the checkpoint "
-                    "(and try --device cpu or precision fp32)"
+                    f"no value at {self.shard.chrom}:{a + where + 1}: the model produced NaN there; check the "
+                    "checkpoint (and try --device cpu or precision fp32)"
                 )
             self.starts.append(a)
             self.parts.append(_to_numpy(quantum_counts(piece, self.steps)))

@@ -103,10 +103,17 @@ class ContigStitcher:
     region made final by it as (region_start, values (n, channels)); finish() returns the rest.
     Seam QC: for each pair of neighbouring windows, the absolute difference of their predictions
     over their overlap is summed per channel (``seam_sum``) with the number of bases (``seam_bases``).
+
+    A base no window gives weight to is an error (a hole in the tiling), unless ``allow_holes``: then it
+    comes out NaN, for a caller that keeps only some of the bases (a shard: its halo windows' far
+    sides, or the bases between regions, are not written).
     """
 
-    def __init__(self, xp: ModuleType, start: int, scored_end: int, channels: int, buffer: int) -> None:
+    def __init__(
+        self, xp: ModuleType, start: int, scored_end: int, channels: int, buffer: int, *, allow_holes: bool = False
+    ) -> None:
         self.xp = xp
+        self.allow_holes = allow_holes
         self.done = start
         self.scored_end = scored_end
         # float64 accumulators: a float32 weight times a float32 value is exact in float64, so a base
@@ -152,10 +159,12 @@ class ContigStitcher:
         start = self.done
         # Every window added lies in the buffer, so bases past its end have no weight either.
         wsum = self.wsum[:n]
-        if n > self.acc.shape[0] or (n and bool((wsum <= 0).any())):
+        if n > self.acc.shape[0] or (n and not self.allow_holes and bool((wsum <= 0).any())):
             holes = wsum <= 0
             gap = int(self.xp.argmax(holes)) if bool(holes.any()) else self.acc.shape[0]
             raise ValueError(f"base {start + gap} has no stitch weight: the windows leave a hole")
+        if self.allow_holes:
+            wsum = self.xp.where(wsum > 0, wsum, self.xp.nan)
         values = (self.acc[:n] / wsum[:, None]).astype(self.xp.float32)
         keep = self.acc.shape[0] - n
         self.acc[:keep] = self.acc[n:].copy()
