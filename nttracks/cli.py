@@ -116,8 +116,21 @@ def models_inspect(
     typer.echo(str(describe_model(checkpoint)))
 
 
+def _log_to_stderr() -> None:
+    """The library logs warnings (e.g. a stale lock taken over) to the "nttracks" logger; show them."""
+    import logging
+
+    logger = logging.getLogger("nttracks")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("nttracks: %(levelname)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning library errors into a message and an exit code."""
+    _log_to_stderr()
     try:
         app(args=argv, prog_name="nttracks", standalone_mode=True)
     except NttracksError as exc:

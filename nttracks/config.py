@@ -21,6 +21,7 @@ from .errors import ConfigError
 from .families import WindowSettings, check_window_settings, registered
 from .resources import resource_dir
 
+
 @dataclass(frozen=True)
 class HubConfig:
     """Labels of the hub as the browsers show it."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import handstitch
 import numpy as np
@@ -19,7 +19,7 @@ from nttracks.errors import ConfigError, ModelError
 from nttracks.families import Family, LoadedModel, WindowSettings, get_family, register, registered, unregister
 from nttracks.genome import Genome, open_genome
 from nttracks.hubs import validate_hub
-from nttracks.models.base import T, Geometry
+from nttracks.models.base import Geometry, T
 from nttracks.planning import RunRequest
 from nttracks.runs import run_genome
 
@@ -63,7 +63,7 @@ class ThymineModel(torch.nn.Module):
 class ThymineFamily(Family):
     name = "thymine"
     settings = ThymineSettings
-    catalog_entry: Any = {
+    catalog_entry: ClassVar[Any] = {
         "short_label": "Thymine",
         "long_label": "Test family: scaled thymine indicator",
         "container": "composite",

@@ -162,32 +162,40 @@ def test_out_is_required(tmp_path: Path) -> None:
         run_genome(RunRequest(genome="demo", config=toy_config()))
 
 
-def test_regions_and_exclude_restrict_the_scored_bases(demo: Genome, tmp_path: Path) -> None:
+@pytest.mark.parametrize("model", ["base_identity", "context_gc"])
+def test_regions_and_exclude_choose_the_written_bases_never_the_values(
+    demo: Genome, tmp_path: Path, model: str
+) -> None:
+    """A regions run writes, at every base it writes, exactly the whole-genome run's value: the windows are
+    the whole-genome plan's, with their full context (the context-dependent toy shows a missing flank)."""
     codes = demo.codes("chr2")
     lo, hi = 60_000, 70_000
     assert not (codes[lo:hi] == 4).any()  # an N-free stretch, so the contigs are known by hand
-    (tmp_path / "keep.bed").write_text(f"chr2\t{lo}\t{hi}\n")
+    (tmp_path / "keep.bed").write_text(f"chr2\t{lo}\t{hi}\nchr1\t1000\t1010\n")
     (tmp_path / "drop.bed").write_text(f"chr2\t{lo + 3000}\t{lo + 3100}\n")
-    out = tmp_path / "hub"
-    config = toy_config()
-    run_genome(
-        RunRequest(genome="demo", config=config, out=out, regions=tmp_path / "keep.bed", exclude=tmp_path / "drop.bed")
-    )
-    truth = expected(demo, "chr2", "gc6")
-    want = np.full(len(codes), np.nan)
-    for start, end in ((lo, lo + 3000), (lo + 3100, hi)):
-        n = scored_length(end - start, 1200)
-        g = ((codes[start : start + n] == 1) | (codes[start : start + n] == 2)).reshape(-1, 6).mean(1).repeat(6)
-        want[start : start + n] = g
-    assert not np.allclose(want[lo + 3100 : hi - 10], truth[lo + 3100 : hi - 10])  # a new 6-mer grid
-    bw = pyBigWig.open(str(out / "demo" / "bw" / "toy_gc6.bw"))
-    try:
-        values = np.array(bw.values("chr2", 0, len(codes)), dtype=np.float64)
-        assert np.isnan(bw.values("chr1", 0, 1000)).all()
-    finally:
-        bw.close()
-    np.testing.assert_array_equal(~np.isnan(values), ~np.isnan(want))
-    np.testing.assert_allclose(values[~np.isnan(values)], want[~np.isnan(want)], atol=1e-6)
+    config = parse_config({"families": {"toy": {"window": 1200, "overlap": 600, "model": model}}})
+    whole, part = tmp_path / "whole", tmp_path / "part"
+    run_genome(RunRequest(genome="demo", config=config, out=whole, chroms=("chr1", "chr2")))
+    result = run_genome(RunRequest(genome="demo", config=config, out=part, regions=tmp_path / "keep.bed",
+                                   exclude=tmp_path / "drop.bed"))
+    written = {"chr1": [(1000, 1010)], "chr2": [(lo, lo + 3000), (lo + 3100, hi)]}
+    assert result.manifest["families"]["toy"]["bases_scored"] == 10 + 3000 + 6900
+    for rel in result.manifest["families"]["toy"]["tracks"].values():
+        for chrom, size in demo.chrom_sizes.items():
+            full = pyBigWig.open(str(whole / rel))
+            got = pyBigWig.open(str(part / rel))
+            try:
+                want = np.array(full.values(chrom, 0, size), dtype=np.float64)
+                values = np.array(got.values(chrom, 0, size), dtype=np.float64)
+            finally:
+                full.close()
+                got.close()
+            mask = np.zeros(size, dtype=bool)
+            for a, b in written.get(chrom, []):
+                mask[a:b] = True
+            assert np.isfinite(want[mask]).all()
+            np.testing.assert_array_equal(values[mask], want[mask])  # bit for bit
+            assert np.isnan(values[~mask]).all()
 
 
 def test_regions_that_miss_everything(tmp_path: Path) -> None:

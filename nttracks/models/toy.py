@@ -23,11 +23,11 @@ every base by hand (tangermeme's toy-model idea):
 
 from __future__ import annotations
 
-import torch
-from torch import nn
-
 import dataclasses
 from typing import ClassVar
+
+import torch
+from torch import nn
 
 from .base import PER_WINDOW, C, G, Geometry
 
