@@ -8,13 +8,16 @@ from pathlib import Path
 
 import bbi
 import numpy as np
+import pyBigWig
 import pytest
+import torch
 from test_cli import run_cli
 
 from nttracks.config import config_for_genome, load_config
 from nttracks.genome import REGISTRY, open_genome
 from nttracks.hubs import validate_hub
-from nttracks.models import FEATURES, save_random_segment_nt
+from nttracks.models import FEATURES, load_segment_nt, save_random_segment_nt
+from nttracks.planning import RunRequest, plan_run
 
 
 @pytest.fixture(scope="module")
@@ -26,6 +29,7 @@ def test_random_segment_nt_through_the_cli(checkpoint: Path, tmp_path: Path, cap
     config = tmp_path / "elements.yaml"
     config.write_text(
         f"families:\n  elements:\n    checkpoint: {checkpoint}\n    window: 1200\n    overlap: 600\n    batch_size: 8\n"
+        "    stitch: nearest\n"
     )
     out = tmp_path / "hub"
     code, _, err = run_cli(
@@ -53,6 +57,43 @@ def test_random_segment_nt_through_the_cli(checkpoint: Path, tmp_path: Path, cap
             np.testing.assert_allclose(values[scored] * 255, np.rint(values[scored] * 255), atol=1e-3)
     trackdb = (out / "demo" / "trackDb.txt").read_text()
     assert "compositeTrack on" in trackdb and trackdb.count("parent elements") == 14
+    _every_base_is_the_owning_windows_output(checkpoint, config, out, manifest["tracks"])
+
+
+def _every_base_is_the_owning_windows_output(checkpoint: Path, config: Path, out: Path, tracks: dict) -> None:
+    """With nearest stitching each base comes from the window whose centre is nearest: run the model on
+    every window here and compare it, at every base that window owns, with the bigWigs (within the 1/255
+    quantum)."""
+    plan = plan_run(RunRequest(genome="demo", config=load_config(config), chroms=("chr2", "chr3")))
+    tiles = plan.families[0].plan
+    model = load_segment_nt(checkpoint, window=1200)
+    genome = open_genome("demo")
+    files = {ch: pyBigWig.open(str(out / rel)) for ch, rel in tracks.items()}
+    try:
+        stored = {
+            chrom: np.stack([np.array(files[ch].values(chrom, 0, genome.chrom_sizes[chrom])) for ch in FEATURES], 1)
+            for chrom in ("chr2", "chr3")
+        }
+    finally:
+        for f in files.values():
+            f.close()
+    checked = 0
+    lengths = tiles.window_lengths()
+    for length in np.unique(lengths):  # the model on its own, in plain batches of equal-length windows
+        rows = np.flatnonzero(lengths == length)
+        for batch in np.array_split(rows, max(1, len(rows) // 32)):
+            chroms = [tiles.chroms[tiles.chrom[r]] for r in batch]
+            pairs = zip(chroms, batch, strict=True)
+            codes = np.stack([genome.codes(c, int(tiles.start[r]), int(tiles.end[r])) for c, r in pairs])
+            with torch.inference_mode():
+                outs = model(torch.from_numpy(codes)).numpy()
+            for chrom, row, own in zip(chroms, batch, outs, strict=True):
+                start, lo, hi = int(tiles.start[row]), int(tiles.keep_start[row]), int(tiles.keep_end[row])
+                np.testing.assert_allclose(
+                    stored[chrom][lo:hi], own[lo - start : hi - start], atol=0.5 / 255 + 1e-6, rtol=0
+                )
+                checked += hi - lo
+    assert checked == plan.families[0].bases_scored
 
 
 @pytest.mark.parametrize("name", sorted(n for n in REGISTRY if n != "demo"))
