@@ -11,7 +11,7 @@ every method reads the same inputs and no method pays for making them, except ``
 gathers them into (B, W, C) batches as a model would hand them over.
 
 Methods (same weights, from ``nttracks.stitch.window_weights``):
-- stitcher: ``ContigStitcher`` with a one-window buffer, as ``runs._run_family`` uses it; emitted
+- stitcher: ``ContigStitcher`` with a one-window buffer, as ``executors.score_shard`` uses it; emitted
   regions are only counted (no copy kept).
 - naive:    full-contig (L, C) accumulator and (L,) weight sum, ``acc[s:e] += w * p`` per window, then
   one division (the simplest correct code).

@@ -9,8 +9,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from nttracks.errors import CheckpointError, ModelError
+from nttracks.models.inspect import describe_model
 from nttracks.models.loading import (
-    describe_model,
     load_nt,
     load_nt_backbone,
     read_tensors,

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from .base import Geometry, TrackModel
+from .inspect import ModelInfo, describe_model
 from .loading import (
-    ModelInfo,
-    describe_model,
     load_nt,
     load_nt_backbone,
     resolve_checkpoint,
