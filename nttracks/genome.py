@@ -4,7 +4,7 @@ A genome is either a registered name (``demo``, ``hg38``, ``hg19``, ``mm10``, ``
 found in the cache directory and downloaded there when missing (``demo`` is generated, offline),
 or any FASTA file (``--fasta PATH``).
 
-Base codes are those of ``nttracks.models.base``: A=0, C=1, G=2, T=3, N=4. Soft-masked lowercase
+Base codes are those of ``nttracks.bases``: A=0, C=1, G=2, T=3, N=4. Soft-masked lowercase
 is folded to uppercase; every other letter (IUPAC ambiguity codes, N) is N. Contigs are the maximal
 N-free runs: the only stretches a model is ever shown.
 
@@ -33,8 +33,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from .bases import ASCII_TO_CODE, NOT_A_LETTER, A, C, G, N, T
 from .errors import ChromosomeError, GenomeError, GenomeUnavailableError, MalformedFastaError
-from .models.base import A, C, G, N, T
 from .resources import resource_dir
 
 __all__ = [
@@ -45,7 +45,6 @@ __all__ = [
     "cache_dir",
     "chrom_sizes_of",
     "download",
-    "encode",
     "open_fasta",
     "open_genome",
     "registered_fasta_path",
@@ -59,29 +58,9 @@ DEFAULT_MIRROR = "https://hgdownload.soe.ucsc.edu"
 Progress = Callable[[int, "int | None"], None]
 """progress(done, total): bytes received so far and the expected total (None when unknown)."""
 
-_INVALID = 255  # LUT value of bytes that are not letters: a malformed FASTA
-_LUT = np.full(256, _INVALID, dtype=np.uint8)
-for _c in range(256):
-    if chr(_c).isascii() and chr(_c).isalpha():
-        _LUT[_c] = N
-for _base, _code in (("A", A), ("C", C), ("G", G), ("T", T)):
-    _LUT[ord(_base)] = _LUT[ord(_base.lower())] = _code
-_LUT.setflags(write=False)
-
 _UPPER = np.arange(256, dtype=np.uint8)
 _UPPER[ord("a") : ord("z") + 1] -= 32
 _UPPER.setflags(write=False)
-
-
-def encode(seq: bytes | str | np.ndarray) -> np.ndarray:
-    """ASCII sequence -> uint8 codes (n,): A0 C1 G2 T3, lowercase folded, any other letter N (4).
-
-    Bytes that are not letters come out as 255; ``Genome`` rejects them as malformed FASTA.
-    """
-    if isinstance(seq, str):
-        seq = seq.encode("ascii")
-    raw = np.frombuffer(seq, dtype=np.uint8) if isinstance(seq, bytes | bytearray) else seq
-    return _LUT[raw]
 
 
 # ----------------------------------------------------------------------------- registry and cache
@@ -489,8 +468,8 @@ class Genome:
         Lowercase (soft-masked) is folded to uppercase; IUPAC codes and any other letter are N.
         """
         raw = self.raw(chrom, start, end)
-        out = _LUT[raw]
-        bad = np.flatnonzero(out == _INVALID)
+        out = ASCII_TO_CODE[raw]
+        bad = np.flatnonzero(out == NOT_A_LETTER)
         if bad.size:
             pos = start + int(bad[0])
             raise MalformedFastaError(
@@ -663,8 +642,8 @@ def write_twobit(genome: Genome, path: Path) -> None:
 def _twobit_record(genome: Genome, chrom: str) -> bytes:
     """One sequence record of a .2bit file (see write_twobit)."""
     raw = genome.raw(chrom)
-    codes = _LUT[raw]
-    if (codes == _INVALID).any():
+    codes = ASCII_TO_CODE[raw]
+    if (codes == NOT_A_LETTER).any():
         genome.codes(chrom)  # raises the MalformedFastaError that names the position
     n_starts, n_ends = _runs(codes == N)
     m_starts, m_ends = _runs((raw >= ord("a")) & (raw <= ord("z")))

@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .bases import Geometry
 from .config import Config, FamilyConfig
 from .errors import ChromosomeError, ConfigError, ModelError, NothingToScoreError
 from .genome import REGISTRY, Contig, Genome, chrom_sizes_of, open_genome, registered_fasta_path
-from .models.base import Geometry
 from .tiling import TilePlan, plan_tiles, resolve_stride
 
 SEGMENT_NT_HEAD_PARAMS = 66.25e6  # nt_spec.md §3.3

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from nttracks import demo
+from nttracks.bases import N
 from nttracks.genome import Genome, open_genome
-from nttracks.models.base import N
 
 
 @pytest.fixture(scope="module")

@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nttracks import demo, genome
+from nttracks.bases import BASES
 from nttracks.errors import ChromosomeError, GenomeError, GenomeUnavailableError, MalformedFastaError
 from nttracks.genome import (
     REGISTRY,
@@ -28,13 +29,11 @@ from nttracks.genome import (
     cache_dir,
     chrom_sizes_of,
     download,
-    encode,
     open_fasta,
     open_genome,
     registered_fasta_path,
     write_twobit,
 )
-from nttracks.models.base import BASES
 
 # ----------------------------------------------------------------------------- helpers
 
@@ -66,11 +65,6 @@ def toy(tmp_path: Path) -> Iterator[Genome]:
 
 
 # ----------------------------------------------------------------------------- codes and contigs
-
-
-def test_encode_lut() -> None:
-    np.testing.assert_array_equal(encode("ACGTacgtNnRYkm"), [0, 1, 2, 3, 0, 1, 2, 3, 4, 4, 4, 4, 4, 4])
-    assert encode(b"1-*")[0] == 255  # not a letter: flagged, rejected by Genome
 
 
 def test_toy_genome(toy: Genome) -> None:
