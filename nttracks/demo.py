@@ -38,6 +38,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .resources import cache_dir
+
 __all__ = [
     "DEMO_CHROM_SIZES",
     "DEMO_CLASSES",
@@ -391,8 +393,6 @@ def write_demo(directory: Path, seed: int = DEMO_SEED) -> tuple[Path, Path]:
 def demo_dir(cache: Path | None = None) -> Path:
     """``<cache>/genomes/demo/v<DEMO_VERSION>``."""
     if cache is None:
-        from .genome import cache_dir
-
         cache = cache_dir()
     return Path(cache) / "genomes" / "demo" / f"v{DEMO_VERSION}"
 

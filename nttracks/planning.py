@@ -15,7 +15,8 @@ from pathlib import Path
 from .bases import Geometry
 from .config import Config, FamilyConfig
 from .errors import ChromosomeError, ConfigError, ModelError, NothingToScoreError
-from .genome import REGISTRY, Contig, Genome, chrom_sizes_of, open_genome, registered_fasta_path
+from .genome import Contig, Genome
+from .registry import REGISTRY, chrom_sizes_of, open_genome, registered_fasta_path
 from .tiling import TilePlan, plan_tiles, resolve_stride
 
 SEGMENT_NT_HEAD_PARAMS = 66.25e6  # nt_spec.md §3.3

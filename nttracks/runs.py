@@ -26,7 +26,7 @@ import numpy as np
 from . import __version__
 from .bigwig import BigWigWriters
 from .errors import ConfigError, ModelError, OutputError, UsageError
-from .genome import REGISTRY, Genome, write_twobit
+from .genome import Genome
 from .hubs import (
     AssemblySpec,
     BigWigTrack,
@@ -39,7 +39,9 @@ from .hubs import (
 )
 from .models.base import TrackModel
 from .planning import FamilyPlan, RunPlan, RunRequest, plan_run
+from .registry import REGISTRY
 from .stitch import ContigStitcher, array_module, quantize, window_weights
+from .twobit import write_twobit
 
 FLUSH_BASES = 1 << 20  # stitched bases gathered before a hand-off to the bigWig writers
 

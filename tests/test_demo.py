@@ -13,7 +13,8 @@ import pytest
 
 from nttracks import demo
 from nttracks.bases import N
-from nttracks.genome import Genome, open_genome
+from nttracks.genome import Genome
+from nttracks.registry import open_genome
 
 
 @pytest.fixture(scope="module")

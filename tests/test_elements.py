@@ -12,9 +12,9 @@ import pytest
 from test_cli import run_cli
 
 from nttracks.config import config_for_genome, load_config
-from nttracks.genome import REGISTRY, open_genome
 from nttracks.hubs import validate_hub
 from nttracks.models import FEATURES, save_random_segment_nt
+from nttracks.registry import REGISTRY, open_genome
 
 
 @pytest.fixture(scope="module")
