@@ -14,7 +14,6 @@ mm39 (61) and dm6 (1870), in karyotypic order (a FASTA's own order may differ).
 from __future__ import annotations
 
 import os
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
@@ -25,6 +24,7 @@ from types import MappingProxyType
 from typing import BinaryIO
 
 from .errors import GenomeError, GenomeUnavailableError
+from .files import atomic_writer
 from .genome import Genome, _is_bgzip, open_fasta
 from .resources import cache_dir, resource_dir
 
@@ -133,6 +133,8 @@ def _read_sizes(path: Path) -> dict[str, int]:
 def download(url: str, dest: Path, *, progress: Progress | None = None, chunk: int = 1 << 20) -> Path:
     """Fetch ``url`` to ``dest``: written to a temporary name beside it and renamed when complete.
 
+    The file gets mode 0666 & ~umask (``nttracks.files.atomic_writer``), like any file its user creates.
+
     A gzip-compressed body (URL ending in .gz) that is not bgzip is decompressed on the fly (UCSC's
     ``<db>.fa.gz`` is plain gzip, which pyfaidx cannot index). A bgzip body is kept compressed: it is
     written to ``dest`` + ``.gz`` unless ``dest`` already ends in ``.gz``. Returns the path written.
@@ -175,23 +177,16 @@ def download(url: str, dest: Path, *, progress: Progress | None = None, chunk: i
                 f"could not download {url} (the server sent no gzip data: starts with {first[:20]!r})"
             )
         inflate = gzipped and not bgzip
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                if inflate:
-                    _gunzip_to(out, _prepend(first, stream), url)
-                else:
-                    for block in _prepend(first, stream):
-                        out.write(block)
+        with atomic_writer(dest) as out:
+            if inflate:
+                _gunzip_to(out, _prepend(first, stream), url)
+            else:
+                for block in _prepend(first, stream):
+                    out.write(block)
             if total is not None and done != total:
                 raise GenomeUnavailableError(
                     f"could not download {url} (connection closed after {done} of {total} bytes)"
                 )
-            os.replace(tmp, dest)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
     return dest
 
 

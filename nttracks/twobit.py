@@ -6,14 +6,13 @@ its chrom.sizes; browsers read it with byte-range requests.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .bases import ASCII_TO_CODE, NOT_A_LETTER, A, C, G, N, T
 from .errors import GenomeError
+from .files import atomic_writer
 from .genome import Genome, _runs
 
 __all__ = ["write_twobit"]
@@ -27,7 +26,8 @@ def write_twobit(genome: Genome, path: Path) -> None:
     """Write ``genome`` as a UCSC .2bit (version 0): packed bases, N blocks and soft-mask blocks.
 
     Chromosomes keep the genome's order; one chromosome is in memory at a time. Written to a
-    temporary name and renamed when complete. Layout (kent ``twoBit.c``): header (signature,
+    temporary name and renamed when complete (``nttracks.files.atomic_writer``: mode 0666 & ~umask, so a
+    web server running as another user can serve it). Layout (kent ``twoBit.c``): header (signature,
     version 0, count, reserved), index (name size, name, uint32 offset), then per sequence: dnaSize,
     nBlockCount/starts/sizes, maskBlockCount/starts/sizes, reserved, packed DNA (T=0 C=1 A=2 G=3,
     4 bases a byte, first base in the high bits). N (and any IUPAC code) is stored as T plus an N block.
@@ -39,27 +39,21 @@ def write_twobit(genome: Genome, path: Path) -> None:
             raise GenomeError(f"sequence name {name.decode()!r} cannot be stored in a .2bit (1-255 bytes)")
     index_end = 16 + sum(1 + len(name) + 4 for name in names)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(b"\0" * index_end)  # header and index are written last, once offsets are known
-            offsets = []
-            for chrom in genome.chroms:
-                offsets.append(out.tell())
-                if offsets[-1] > 0xFFFFFFFF:
-                    raise GenomeError(
-                        f"genome {genome.name} is too large for a version-0 .2bit (over 4 GiB); "
-                        "use UCSC faToTwoBit -long instead"
-                    )
-                out.write(_twobit_record(genome, chrom))
-            out.seek(0)
-            out.write(np.array([_TWOBIT_SIGNATURE, 0, len(names), 0], dtype="<u4").tobytes())
-            for name, offset in zip(names, offsets, strict=True):
-                out.write(bytes([len(name)]) + name + np.array([offset], dtype="<u4").tobytes())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    with atomic_writer(path) as out:
+        out.write(b"\0" * index_end)  # header and index are written last, once offsets are known
+        offsets = []
+        for chrom in genome.chroms:
+            offsets.append(out.tell())
+            if offsets[-1] > 0xFFFFFFFF:
+                raise GenomeError(
+                    f"genome {genome.name} is too large for a version-0 .2bit (over 4 GiB); "
+                    "use UCSC faToTwoBit -long instead"
+                )
+            out.write(_twobit_record(genome, chrom))
+        out.seek(0)
+        out.write(np.array([_TWOBIT_SIGNATURE, 0, len(names), 0], dtype="<u4").tobytes())
+        for name, offset in zip(names, offsets, strict=True):
+            out.write(bytes([len(name)]) + name + np.array([offset], dtype="<u4").tobytes())
 
 
 def _twobit_record(genome: Genome, chrom: str) -> bytes:

@@ -11,7 +11,7 @@ import pytest
 
 import nttracks
 
-DATA_LAYER = ["bases", "genome", "registry", "twobit", "resources", "tiling", "stitch", "regions", "demo"]
+DATA_LAYER = ["bases", "files", "genome", "registry", "twobit", "resources", "tiling", "stitch", "regions", "demo"]
 PACKAGE = Path(nttracks.__file__).parent
 
 

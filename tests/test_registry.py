@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import UMASK_MODES, mode, umask
 from test_genome import expected_codes, write_fasta
 
 from nttracks import demo
@@ -217,3 +218,18 @@ def test_download_gz_url_without_gzip_body(tmp_path: Path, server: tuple[str, Pa
     with pytest.raises(GenomeUnavailableError, match="no gzip data"):
         download(f"{url}/page.fa.gz", tmp_path / "page.fa")
     assert not (tmp_path / "page.fa").exists()
+
+
+@pytest.mark.parametrize(("mask", "want"), UMASK_MODES)
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain", "gunzipped"])
+def test_downloaded_genome_readable_by_others(
+    tmp_path: Path, server: tuple[str, Path], gzipped: bool, mask: int, want: int
+) -> None:
+    url, root = server
+    data = b">a\nACGT\n"
+    (root / "g.fa.gz").write_bytes(gzip.compress(data))
+    (root / "g.fa").write_bytes(data)
+    with umask(mask):
+        got = download(f"{url}/g.fa{'.gz' if gzipped else ''}", tmp_path / "out" / "g.fa")
+    assert got.read_bytes() == data
+    assert mode(got) == want

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import UMASK_MODES, mode, umask
 from test_genome import TOY, write_fasta
 
 from nttracks import genome
@@ -65,3 +66,11 @@ def test_twobit_rejects_non_letters(tmp_path: Path) -> None:
         with pytest.raises(MalformedFastaError, match="chrX"):
             write_twobit(g, tmp_path / "x.2bit")
     assert not (tmp_path / "x.2bit").exists()
+
+
+@pytest.mark.parametrize(("mask", "want"), UMASK_MODES)
+def test_twobit_readable_by_others(tmp_path: Path, toy: Genome, mask: int, want: int) -> None:
+    out = tmp_path / "toy.2bit"
+    with umask(mask):
+        write_twobit(toy, out)
+    assert mode(out) == want  # a web server running as another user serves it
