@@ -17,6 +17,7 @@ import gzip
 import hashlib
 import os
 import re
+import secrets
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -47,7 +48,8 @@ def open_fasta(
     """Open a FASTA file (plain or bgzip) as a Genome named ``name`` (default: the file's stem).
 
     The .fai index (and bgzip's .gzi) is written beside the FASTA, or under the cache directory
-    (``index_cache`` or ``nttracks.resources.cache_dir()``) when that directory is not writable.
+    (``index_cache`` or ``nttracks.resources.cache_dir()``) when this process cannot write beside it
+    (a read-only directory or mount, another user's files).
     """
     path = Path(path).expanduser()
     if not path.exists():
@@ -266,7 +268,8 @@ def _open_pyfaidx(path: Path, index_cache: Path | None) -> Any:  # a pyfaidx.Fas
     with open(path, "rb") as fh:
         head = fh.read(18)
     kwargs: dict[str, str] = {}
-    if head[:2] == b"\x1f\x8b":
+    gzipped = head[:2] == b"\x1f\x8b"
+    if gzipped:
         if not _is_bgzip(head):
             raise MalformedFastaError(
                 f"{path} is gzip-compressed but not bgzip, which cannot be read in place; "
@@ -279,14 +282,16 @@ def _open_pyfaidx(path: Path, index_cache: Path | None) -> Any:  # a pyfaidx.Fas
                 f"{path} is bgzip-compressed; reading it needs biopython (pip install biopython), "
                 "or decompress it first"
             ) from exc
-    fai = path.with_name(path.name + ".fai")
-    if not _index_usable(fai, path) and not os.access(path.parent, os.W_OK):
-        # The FASTA sits in a read-only place: keep its index in the cache, keyed by its absolute path.
+    beside = [path.with_name(path.name + ".fai")]
+    if gzipped:
+        beside.append(path.with_name(path.name + ".gzi"))
+    if not _can_index_beside(path, beside):
+        # The FASTA sits where this process cannot write: keep its index in the cache, keyed by its absolute path.
         key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
         where = (index_cache or cache_dir()) / "fai" / f"{key}-{path.name}"
         where.parent.mkdir(parents=True, exist_ok=True)
         kwargs["indexname"] = str(where) + ".fai"
-        if head[:2] == b"\x1f\x8b":
+        if gzipped:
             kwargs["gzi_indexname"] = str(where) + ".gzi"
     try:
         return pyfaidx.Fasta(str(path), as_raw=True, **kwargs)
@@ -307,5 +312,31 @@ def _open_pyfaidx(path: Path, index_cache: Path | None) -> Any:  # a pyfaidx.Fas
         raise GenomeError(f"cannot read FASTA {path}: {exc}") from exc
 
 
-def _index_usable(fai: Path, fasta: Path) -> bool:
-    return fai.is_file() and fai.stat().st_mtime >= fasta.stat().st_mtime
+def _index_usable(index: Path, fasta: Path) -> bool:
+    return index.is_file() and index.stat().st_mtime >= fasta.stat().st_mtime
+
+
+def _can_index_beside(fasta: Path, indexes: list[Path]) -> bool:
+    """Whether pyfaidx may keep ``indexes`` beside ``fasta``: they are up to date, or it can write them there.
+
+    ``os.access`` alone is not to be trusted: it asks about the real user, not the effective one, and
+    some file systems (NFS with root squash, FUSE) and security modules refuse writes it allows. So
+    the write is tried: a new file is created (and removed) beside the FASTA and each stale index is
+    opened for writing, without truncating it. Any failure (permission denied, read-only file system,
+    quota, ...) means no.
+    """
+    stale = [index for index in indexes if not _index_usable(index, fasta)]
+    if not stale:
+        return True
+    if not os.access(fasta.parent, os.W_OK):
+        return False
+    probe = fasta.with_name(f".{fasta.name}.{secrets.token_hex(4)}.nttracks-probe")
+    try:
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        probe.unlink()
+        for index in stale:
+            if index.exists():
+                os.close(os.open(index, os.O_WRONLY))
+    except OSError:
+        return False
+    return True

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import gzip
+import os
 import pickle
+import shutil
 import struct
+import subprocess
 import sys
+import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -231,3 +235,77 @@ def test_index_goes_to_cache_when_fasta_dir_is_read_only(
         assert g.contigs() == [Contig("a", 0, 4), Contig("a", 6, 8)]
     assert not (ro / "g.fa.fai").exists()
     assert len(list((tmp_path / "cache" / "fai").glob("*g.fa.fai"))) == 1
+
+
+NOBODY = 65534  # uid and gid of "nobody"
+
+# Runs in a fresh interpreter. As root it drops to NOBODY itself, once its imports are done (including
+# those nttracks makes lazily when opening a FASTA): setpriv or runuser would start the interpreter as
+# NOBODY, who may not be able to read it (here it lives under /root, mode 0700).
+_UNPRIVILEGED_OPEN = """
+import os, sys
+from pathlib import Path
+
+import platformdirs, pyfaidx  # noqa: F401
+from nttracks.genome import open_fasta
+
+fasta, case, nobody = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+if os.geteuid() == 0:
+    os.setgroups([])
+    os.setgid(nobody)
+    os.setuid(nobody)
+try:
+    open(str(fasta) + ".fai", "a").close()
+except PermissionError:
+    pass
+else:
+    sys.exit("this process can write the index beside the FASTA: the test would prove nothing")
+if case != "read-only-dir":
+    os.access = lambda *args, **kwargs: True  # as os.access answers on NFS with root squash, say
+with open_fasta(fasta) as g:
+    print(g.codes("a").tolist(), [(c.start, c.end) for c in g.contigs()])
+"""
+
+
+@pytest.mark.parametrize("case", ["read-only-dir", "read-only-dir-access-says-yes", "stale-index-not-ours"])
+def test_index_goes_to_cache_when_this_user_cannot_write_beside_the_fasta(case: str) -> None:
+    # Outside pytest's tmp_path, whose parents are 0700: NOBODY must reach the FASTA and the cache.
+    base = Path(tempfile.mkdtemp(prefix="nttracks-ro-"))
+    folder, cache = base / "fasta", base / "cache"
+    root = os.geteuid() == 0
+    try:
+        base.chmod(0o755)
+        folder.mkdir()
+        cache.mkdir()
+        fasta = write_fasta(folder / "g.fa", {"a": "ACGTNNAC"})
+        fasta.chmod(0o644)
+        stale = folder / "g.fa.fai"
+        if case == "stale-index-not-ours":  # a writable folder, but an old index this user may not rewrite
+            stale.write_text("a\t4\t3\t4\t5\n")
+            os.utime(stale, (0, 0))
+            stale.chmod(0o444)
+            folder.chmod(0o777)
+        else:  # root's folder, 0755, or (not root) one of our own made read-only
+            folder.chmod(0o755 if root else 0o555)
+        cache.chmod(0o755)
+        if root:
+            os.chown(cache, NOBODY, NOBODY)
+        env = {**os.environ, "NTTRACKS_CACHE": str(cache)}
+        done = subprocess.run(
+            [sys.executable, "-c", _UNPRIVILEGED_OPEN, str(fasta), case, str(NOBODY)],
+            env=env, capture_output=True, text=True, timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split("\n")[0] == "[0, 1, 2, 3, 4, 4, 0, 1] [(0, 4), (6, 8)]"
+        if case == "stale-index-not-ours":
+            assert stale.read_text() == "a\t4\t3\t4\t5\n"  # left as it was
+        else:
+            assert not stale.exists()
+        assert sorted(p.name for p in folder.iterdir()) == sorted(["g.fa", *(["g.fa.fai"] * stale.exists())])
+        assert [p.name.split("-", 1)[1] for p in (cache / "fai").iterdir()] == ["g.fa.fai"]
+        if root:
+            assert (cache / "fai").stat().st_uid == NOBODY  # made by the unprivileged process
+    finally:
+        if folder.exists():
+            folder.chmod(0o755)
+        shutil.rmtree(base)
