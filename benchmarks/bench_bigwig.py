@@ -10,8 +10,9 @@ float32 per chromosome, the layout the stitcher hands to the writers.
 
 Methods, all with pyBigWig's default 10 zoom levels and the same fixedStep entries (span 1, step 1):
 - nttracks: ``BigWigWriters`` (spawned writer processes, channels split among them), fed in
-  shard-sized pieces (``planning.SHARD_BASES``) as ``runs`` feeds them from the shard outputs. Also shown: the time the producer
-  spends inside ``add()`` (blocked on the bounded queues) and in ``close()`` (waiting for the writers).
+  shard-sized pieces (``planning.SHARD_BASES``) as ``runs`` feeds them from the shard outputs. Also
+  shown: the time the producer spends inside ``add()`` (blocked on the bounded queues) and in
+  ``close()`` (waiting for the writers).
 - naive: one process writes each channel's file after the other, one ``addEntries`` per chromosome.
 - bedgraph (``--bedgraph``): channel 0 only, run-length encoded, bedGraph entries (chroms, starts, ends, values).
 

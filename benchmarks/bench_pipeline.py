@@ -147,10 +147,10 @@ def main() -> None:
 
     import nttracks.runs as runs
     from nttracks.config import parse_config
-    from nttracks.genome import open_genome
     from nttracks.models.toy import BaseIdentityModel
     from nttracks.planning import RunRequest, plan_run
     from nttracks.predict import predict_windows
+    from nttracks.registry import open_genome
     from nttracks.runs import run_genome
 
     torch.set_num_threads(torch.get_num_threads())

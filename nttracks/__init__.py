@@ -16,7 +16,7 @@ _EXPORTS = {
     "load_config": "config",
     "parse_config": "config",
     "Genome": "genome",
-    "open_genome": "genome",
+    "open_genome": "registry",
     "open_fasta": "genome",
     "TilePlan": "tiling",
     "plan_tiles": "tiling",

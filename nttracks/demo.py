@@ -31,12 +31,13 @@ DEMO_VERSION whenever the output changes, so caches regenerate.
 from __future__ import annotations
 
 import itertools
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from .files import atomic_writer
+from .resources import cache_dir
 
 __all__ = [
     "DEMO_CHROM_SIZES",
@@ -366,33 +367,22 @@ def read_annotation(path: Path | None = None) -> list[Element]:
     return elements
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_demo(directory: Path, seed: int = DEMO_SEED) -> tuple[Path, Path]:
     """Generate the demo genome into ``directory``: (demo.fa, demo.bed). The FASTA is written last."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     seqs, elements = generate(seed)
     fasta, bed = directory / "demo.fa", directory / "demo.bed"
-    _atomic_write(bed, bed_bytes(elements))
-    _atomic_write(fasta, fasta_bytes(seqs))
+    with atomic_writer(bed) as out:
+        out.write(bed_bytes(elements))
+    with atomic_writer(fasta) as out:
+        out.write(fasta_bytes(seqs))
     return fasta, bed
 
 
 def demo_dir(cache: Path | None = None) -> Path:
     """``<cache>/genomes/demo/v<DEMO_VERSION>``."""
     if cache is None:
-        from .genome import cache_dir
-
         cache = cache_dir()
     return Path(cache) / "genomes" / "demo" / f"v{DEMO_VERSION}"
 

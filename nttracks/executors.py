@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
+from .bases import Geometry
 from .errors import ModelError
 from .families import LoadedModel, get_family
-from .models.base import Geometry
 from .shards import write_shard
 from .stitch import ContigStitcher, array_module, quantum_counts, quantum_steps, spread, window_weights
 from .tiling import Shard, TilePlan

@@ -1,17 +1,14 @@
 """Genome access: a FASTA (plain or bgzip) -> chromosome sizes, N-free contigs and uint8 base codes.
 
-A genome is either a registered name (``demo``, ``hg38``, ``hg19``, ``mm10``, ``mm39``, ``dm6``),
-found in the cache directory and downloaded there when missing (``demo`` is generated, offline),
-or any FASTA file (``--fasta PATH``).
+``open_fasta`` opens any FASTA file as a ``Genome``; registered names (``hg38``, ``demo``, ...)
+are resolved, downloaded and opened by ``nttracks.registry.open_genome``.
 
-Base codes are those of ``nttracks.models.base``: A=0, C=1, G=2, T=3, N=4. Soft-masked lowercase
+Base codes are those of ``nttracks.bases``: A=0, C=1, G=2, T=3, N=4. Soft-masked lowercase
 is folded to uppercase; every other letter (IUPAC ambiguity codes, N) is N. Contigs are the maximal
 N-free runs: the only stretches a model is ever shown.
 
-Shipped chromosome-size tables (``nttracks/data/<name>.chrom.sizes``) let a dry run plan a
-registered genome without downloading it. They are UCSC's names and lengths of the very FASTA
-the registry downloads: hg38 analysis set (195), hg19 (93, haplotypes included), mm10 (66),
-mm39 (61) and dm6 (1870), in karyotypic order (a FASTA's own order may differ).
+pyfaidx indexes the FASTA (``.fai``, and ``.gzi`` for bgzip) beside it, or in the cache directory
+(``nttracks.resources.cache_dir``) when it cannot write there.
 """
 
 from __future__ import annotations
@@ -20,329 +17,25 @@ import gzip
 import hashlib
 import os
 import re
-import tempfile
+import secrets
 import threading
-import urllib.error
-import urllib.request
-import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import MappingProxyType, TracebackType
-from typing import Any, BinaryIO
+from types import TracebackType
+from typing import Any
 
 import numpy as np
 
-from .errors import ChromosomeError, GenomeError, GenomeUnavailableError, MalformedFastaError
-from .models.base import A, C, G, N, T
-from .resources import resource_dir
+from .bases import ASCII_TO_CODE, NOT_A_LETTER, N
+from .errors import ChromosomeError, GenomeError, MalformedFastaError
+from .resources import cache_dir
 
-__all__ = [
-    "REGISTRY",
-    "Contig",
-    "Genome",
-    "GenomeSource",
-    "cache_dir",
-    "chrom_sizes_of",
-    "download",
-    "encode",
-    "open_fasta",
-    "open_genome",
-    "registered_fasta_path",
-    "write_twobit",
-]
-
-CACHE_ENV = "NTTRACKS_CACHE"
-MIRROR_ENV = "NTTRACKS_UCSC_MIRROR"
-DEFAULT_MIRROR = "https://hgdownload.soe.ucsc.edu"
-
-Progress = Callable[[int, "int | None"], None]
-"""progress(done, total): bytes received so far and the expected total (None when unknown)."""
-
-_INVALID = 255  # LUT value of bytes that are not letters: a malformed FASTA
-_LUT = np.full(256, _INVALID, dtype=np.uint8)
-for _c in range(256):
-    if chr(_c).isascii() and chr(_c).isalpha():
-        _LUT[_c] = N
-for _base, _code in (("A", A), ("C", C), ("G", G), ("T", T)):
-    _LUT[ord(_base)] = _LUT[ord(_base.lower())] = _code
-_LUT.setflags(write=False)
+__all__ = ["Contig", "Genome", "open_fasta"]
 
 _UPPER = np.arange(256, dtype=np.uint8)
 _UPPER[ord("a") : ord("z") + 1] -= 32
 _UPPER.setflags(write=False)
-
-
-def encode(seq: bytes | str | np.ndarray) -> np.ndarray:
-    """ASCII sequence -> uint8 codes (n,): A0 C1 G2 T3, lowercase folded, any other letter N (4).
-
-    Bytes that are not letters come out as 255; ``Genome`` rejects them as malformed FASTA.
-    """
-    if isinstance(seq, str):
-        seq = seq.encode("ascii")
-    raw = np.frombuffer(seq, dtype=np.uint8) if isinstance(seq, bytes | bytearray) else seq
-    return _LUT[raw]
-
-
-# ----------------------------------------------------------------------------- registry and cache
-
-
-@dataclass(frozen=True)
-class GenomeSource:
-    """A registered genome: where its FASTA comes from and what UCSC calls it.
-
-    path: location of the FASTA under the UCSC download mirror (``None``: generated, e.g. ``demo``).
-    The mirror defaults to ``https://hgdownload.soe.ucsc.edu`` and is overridden by
-    ``$NTTRACKS_UCSC_MIRROR`` (read when ``url`` is asked for, so tests and mirrors can point elsewhere).
-    """
-
-    name: str
-    organism: str
-    ucsc_name: str | None
-    path: str | None
-    description: str = ""
-
-    @property
-    def url(self) -> str | None:
-        if self.path is None:
-            return None
-        base = os.environ.get(MIRROR_ENV) or DEFAULT_MIRROR
-        return f"{base.rstrip('/')}/{self.path}"
-
-
-def _ucsc(name: str, organism: str, description: str, file: str | None = None) -> GenomeSource:
-    return GenomeSource(
-        name, organism, name, f"goldenPath/{name}/bigZips/{file or name + '.fa.gz'}", description
-    )
-
-
-REGISTRY: Mapping[str, GenomeSource] = MappingProxyType(
-    {
-        "demo": GenomeSource("demo", "synthetic", None, None, "nttracks demo genome (generated, offline)"),
-        # hg38: UCSC's analysis set, the no-alt FASTA that aligners and ML pipelines use: primary
-        # chromosomes, _random and chrUn_ contigs, chrEBV; the 261 _alt haplotypes (which would be
-        # scored twice) are left out and the chrY PARs are N-masked (already scored on chrX).
-        "hg38": _ucsc(
-            "hg38", "Homo sapiens", "Human GRCh38/hg38 (analysis set)", "analysisSet/hg38.analysisSet.fa.gz"
-        ),
-        "hg19": _ucsc("hg19", "Homo sapiens", "Human GRCh37/hg19"),
-        "mm10": _ucsc("mm10", "Mus musculus", "Mouse GRCm38/mm10"),
-        "mm39": _ucsc("mm39", "Mus musculus", "Mouse GRCm39/mm39"),
-        "dm6": _ucsc("dm6", "Drosophila melanogaster", "D. melanogaster BDGP Release 6/dm6"),
-    }
-)
-
-
-def cache_dir() -> Path:
-    """Where genomes (and FASTA indexes that cannot sit beside their FASTA) are kept.
-
-    ``$NTTRACKS_CACHE`` when set, else the user's cache directory (e.g. ``~/.cache/nttracks``).
-    """
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("nttracks", appauthor=False))
-
-
-def registered_fasta_path(name: str, cache: Path | None = None) -> Path:
-    """Where the plain FASTA of registered genome ``name`` lives in the cache (bgzip: same + ``.gz``)."""
-    return (cache or cache_dir()) / "genomes" / name / f"{name}.fa"
-
-
-def chrom_sizes_of(name: str) -> dict[str, int]:
-    """Chromosome sizes of a registered genome from its shipped table, with no download.
-
-    ``demo`` is generated on first use, offline. Raises GenomeError for names without a table.
-    """
-    if name == "demo":
-        from . import demo
-
-        return dict(demo.DEMO_CHROM_SIZES)
-    table = resource_dir("data") / f"{name}.chrom.sizes"
-    if not table.is_file():
-        tables = resource_dir("data").glob("*.chrom.sizes")
-        known = sorted(p.name.removesuffix(".chrom.sizes") for p in tables)
-        raise GenomeError(
-            f"no chromosome-size table for genome {name!r}; tables ship for: demo, {', '.join(known)}. "
-            "Pass --fasta PATH to plan from a FASTA instead"
-        )
-    return _read_sizes(table)
-
-
-def _read_sizes(path: Path) -> dict[str, int]:
-    sizes: dict[str, int] = {}
-    for lineno, line in enumerate(path.read_text().splitlines(), 1):
-        if not line.strip() or line.startswith("#"):
-            continue
-        fields = line.split()
-        if len(fields) < 2 or not fields[1].isdigit():
-            raise GenomeError(f"{path}:{lineno}: expected 'chrom<TAB>size', got {line!r}")
-        sizes[fields[0]] = int(fields[1])
-    return sizes
-
-
-# ----------------------------------------------------------------------------- download
-
-
-def _is_bgzip(head: bytes) -> bool:
-    """True for a BGZF block header: gzip magic, FEXTRA flag and a 'BC' extra subfield (SAM spec 4.1)."""
-    return len(head) >= 14 and head[:2] == b"\x1f\x8b" and bool(head[3] & 4) and head[12:14] == b"BC"
-
-
-def download(url: str, dest: Path, *, progress: Progress | None = None, chunk: int = 1 << 20) -> Path:
-    """Fetch ``url`` to ``dest``: written to a temporary name beside it and renamed when complete.
-
-    A gzip-compressed body (URL ending in .gz) that is not bgzip is decompressed on the fly (UCSC's
-    ``<db>.fa.gz`` is plain gzip, which pyfaidx cannot index). A bgzip body is kept compressed: it is
-    written to ``dest`` + ``.gz`` unless ``dest`` already ends in ``.gz``. Returns the path written.
-    ``progress(done, total)`` is called with compressed bytes received and Content-Length (or None).
-    Raises GenomeUnavailableError when the transfer fails or is cut short; nothing is left at ``dest``.
-    """
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        response = urllib.request.urlopen(url, timeout=60)
-    except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise GenomeUnavailableError(f"could not download {url} ({_reason(exc)})") from exc
-    with response:
-        total_header = response.headers.get("Content-Length")
-        total = int(total_header) if total_header and total_header.isdigit() else None
-        done = 0
-
-        def chunks() -> Iterator[bytes]:
-            nonlocal done
-            while True:
-                try:
-                    block = response.read(chunk)
-                except (OSError, urllib.error.URLError) as exc:
-                    raise GenomeUnavailableError(f"could not download {url} ({_reason(exc)})") from exc
-                if not block:
-                    break
-                done += len(block)
-                if progress is not None:
-                    progress(done, total)
-                yield block
-
-        stream = chunks()
-        first = next(stream, b"")
-        gzipped = first[:2] == b"\x1f\x8b"
-        bgzip = _is_bgzip(first)
-        if bgzip and dest.suffix != ".gz":
-            dest = dest.with_name(dest.name + ".gz")
-        if url.endswith(".gz") and not gzipped:
-            raise GenomeUnavailableError(
-                f"could not download {url} (the server sent no gzip data: starts with {first[:20]!r})"
-            )
-        inflate = gzipped and not bgzip
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as out:
-                if inflate:
-                    _gunzip_to(out, _prepend(first, stream), url)
-                else:
-                    for block in _prepend(first, stream):
-                        out.write(block)
-            if total is not None and done != total:
-                raise GenomeUnavailableError(
-                    f"could not download {url} (connection closed after {done} of {total} bytes)"
-                )
-            os.replace(tmp, dest)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-    return dest
-
-
-def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
-    if first:
-        yield first
-    yield from rest
-
-
-def _gunzip_to(out: BinaryIO, blocks: Iterator[bytes], url: str) -> None:
-    """Inflate a (possibly multi-member) gzip stream block by block into ``out``."""
-    inflater = zlib.decompressobj(wbits=31)
-    open_member = False  # bytes fed to a member that has not ended yet
-    try:
-        for block in blocks:
-            while block:
-                open_member = True
-                out.write(inflater.decompress(block))
-                if inflater.eof:
-                    block = inflater.unused_data
-                    inflater = zlib.decompressobj(wbits=31)
-                    open_member = False
-                else:
-                    block = b""
-    except zlib.error as exc:
-        raise GenomeUnavailableError(f"could not download {url} (corrupt gzip data: {exc})") from exc
-    if open_member:
-        raise GenomeUnavailableError(f"could not download {url} (gzip data ends early: truncated transfer)")
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, urllib.error.HTTPError):
-        return f"HTTP {exc.code} {exc.reason}"
-    if isinstance(exc, urllib.error.URLError):
-        return str(exc.reason)
-    return str(exc) or type(exc).__name__
-
-
-# ----------------------------------------------------------------------------- opening genomes
-
-
-def open_genome(
-    name_or_fasta: str | os.PathLike[str],
-    *,
-    cache_dir: Path | None = None,
-    progress: Progress | None = None,
-) -> Genome:
-    """A registered genome name, or a FASTA path, as an open Genome.
-
-    Registered names come from the cache (``cache_dir`` or :func:`cache_dir`), downloaded there
-    when missing; ``demo`` is generated there on first use (deterministic, no network). A
-    ``Path`` (or a string that is not a registered name) is opened as a FASTA file.
-    """
-    cache = Path(cache_dir) if cache_dir is not None else _default_cache()
-    if isinstance(name_or_fasta, str) and name_or_fasta in REGISTRY:
-        return _open_registered(REGISTRY[name_or_fasta], cache, progress)
-    path = Path(name_or_fasta)
-    if isinstance(name_or_fasta, str) and not path.exists() and os.sep not in name_or_fasta:
-        raise GenomeError(
-            f"unknown genome {name_or_fasta!r}: not a registered name ({', '.join(REGISTRY)}) and no "
-            "such file; pass a registered name, or --fasta PATH to run on any FASTA"
-        )
-    return open_fasta(path, index_cache=cache)
-
-
-def _default_cache() -> Path:
-    return cache_dir()
-
-
-def _open_registered(source: GenomeSource, cache: Path, progress: Progress | None) -> Genome:
-    if source.path is None:
-        from . import demo
-
-        fasta, _ = demo.ensure_demo(cache)
-        return open_fasta(fasta, name=source.name, ucsc_name=source.ucsc_name, index_cache=cache)
-    fasta = registered_fasta_path(source.name, cache)
-    for candidate in (fasta, fasta.with_name(fasta.name + ".gz")):
-        if candidate.is_file():
-            return open_fasta(candidate, name=source.name, ucsc_name=source.ucsc_name, index_cache=cache)
-    url = source.url
-    assert url is not None  # path is not None
-    try:
-        got = download(url, fasta, progress=progress)
-    except GenomeUnavailableError as exc:
-        reason = str(exc).removeprefix(f"could not download {url} ")
-        raise GenomeUnavailableError(
-            f"could not download {source.name} from {url} {reason}; place the FASTA (plain or bgzip) "
-            f"at {fasta} (bgzip: {fasta}.gz) and run again, or pass --fasta PATH"
-        ) from exc
-    return open_fasta(got, name=source.name, ucsc_name=source.ucsc_name, index_cache=cache)
 
 
 def open_fasta(
@@ -355,7 +48,8 @@ def open_fasta(
     """Open a FASTA file (plain or bgzip) as a Genome named ``name`` (default: the file's stem).
 
     The .fai index (and bgzip's .gzi) is written beside the FASTA, or under the cache directory
-    (``index_cache`` or :func:`cache_dir`) when that directory is not writable.
+    (``index_cache`` or ``nttracks.resources.cache_dir()``) when this process cannot write beside it
+    (a read-only directory or mount, another user's files).
     """
     path = Path(path).expanduser()
     if not path.exists():
@@ -489,8 +183,8 @@ class Genome:
         Lowercase (soft-masked) is folded to uppercase; IUPAC codes and any other letter are N.
         """
         raw = self.raw(chrom, start, end)
-        out = _LUT[raw]
-        bad = np.flatnonzero(out == _INVALID)
+        out = ASCII_TO_CODE[raw]
+        bad = np.flatnonzero(out == NOT_A_LETTER)
         if bad.size:
             pos = start + int(bad[0])
             raise MalformedFastaError(
@@ -563,13 +257,19 @@ def _unknown_chrom(chrom: str, genome: Genome) -> str:
     )
 
 
+def _is_bgzip(head: bytes) -> bool:
+    """True for a BGZF block header: gzip magic, FEXTRA flag and a 'BC' extra subfield (SAM spec 4.1)."""
+    return len(head) >= 14 and head[:2] == b"\x1f\x8b" and bool(head[3] & 4) and head[12:14] == b"BC"
+
+
 def _open_pyfaidx(path: Path, index_cache: Path | None) -> Any:  # a pyfaidx.Fasta
     import pyfaidx
 
     with open(path, "rb") as fh:
         head = fh.read(18)
     kwargs: dict[str, str] = {}
-    if head[:2] == b"\x1f\x8b":
+    gzipped = head[:2] == b"\x1f\x8b"
+    if gzipped:
         if not _is_bgzip(head):
             raise MalformedFastaError(
                 f"{path} is gzip-compressed but not bgzip, which cannot be read in place; "
@@ -582,14 +282,16 @@ def _open_pyfaidx(path: Path, index_cache: Path | None) -> Any:  # a pyfaidx.Fas
                 f"{path} is bgzip-compressed; reading it needs biopython (pip install biopython), "
                 "or decompress it first"
             ) from exc
-    fai = path.with_name(path.name + ".fai")
-    if not _index_usable(fai, path) and not os.access(path.parent, os.W_OK):
-        # The FASTA sits in a read-only place: keep its index in the cache, keyed by its absolute path.
+    beside = [path.with_name(path.name + ".fai")]
+    if gzipped:
+        beside.append(path.with_name(path.name + ".gzi"))
+    if not _can_index_beside(path, beside):
+        # The FASTA sits where this process cannot write: keep its index in the cache, keyed by its absolute path.
         key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
         where = (index_cache or cache_dir()) / "fai" / f"{key}-{path.name}"
         where.parent.mkdir(parents=True, exist_ok=True)
         kwargs["indexname"] = str(where) + ".fai"
-        if head[:2] == b"\x1f\x8b":
+        if gzipped:
             kwargs["gzi_indexname"] = str(where) + ".gzi"
     try:
         return pyfaidx.Fasta(str(path), as_raw=True, **kwargs)
@@ -610,80 +312,31 @@ def _open_pyfaidx(path: Path, index_cache: Path | None) -> Any:  # a pyfaidx.Fas
         raise GenomeError(f"cannot read FASTA {path}: {exc}") from exc
 
 
-def _index_usable(fai: Path, fasta: Path) -> bool:
-    return fai.is_file() and fai.stat().st_mtime >= fasta.stat().st_mtime
+def _index_usable(index: Path, fasta: Path) -> bool:
+    return index.is_file() and index.stat().st_mtime >= fasta.stat().st_mtime
 
 
-# ----------------------------------------------------------------------------- .2bit writer
+def _can_index_beside(fasta: Path, indexes: list[Path]) -> bool:
+    """Whether pyfaidx may keep ``indexes`` beside ``fasta``: they are up to date, or it can write them there.
 
-_TWOBIT_SIGNATURE = 0x1A412743
-_TWOBIT_VALUE = np.zeros(256, dtype=np.uint8)  # UCSC 2bit packing: T=0 C=1 A=2 G=3 (N stored as T)
-_TWOBIT_VALUE[[A, C, G, T, N]] = [2, 1, 3, 0, 0]
-
-
-def write_twobit(genome: Genome, path: Path) -> None:
-    """Write ``genome`` as a UCSC .2bit (version 0): packed bases, N blocks and soft-mask blocks.
-
-    Chromosomes keep the genome's order; one chromosome is in memory at a time. Written to a
-    temporary name and renamed when complete. Layout (kent ``twoBit.c``): header (signature,
-    version 0, count, reserved), index (name size, name, uint32 offset), then per sequence: dnaSize,
-    nBlockCount/starts/sizes, maskBlockCount/starts/sizes, reserved, packed DNA (T=0 C=1 A=2 G=3,
-    4 bases a byte, first base in the high bits). N (and any IUPAC code) is stored as T plus an N block.
+    ``os.access`` alone is not to be trusted: it asks about the real user, not the effective one, and
+    some file systems (NFS with root squash, FUSE) and security modules refuse writes it allows. So
+    the write is tried: a new file is created (and removed) beside the FASTA and each stale index is
+    opened for writing, without truncating it. Any failure (permission denied, read-only file system,
+    quota, ...) means no.
     """
-    path = Path(path)
-    names = [chrom.encode("ascii") for chrom in genome.chroms]
-    for name in names:
-        if not 0 < len(name) <= 255:
-            raise GenomeError(f"sequence name {name.decode()!r} cannot be stored in a .2bit (1-255 bytes)")
-    index_end = 16 + sum(1 + len(name) + 4 for name in names)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    stale = [index for index in indexes if not _index_usable(index, fasta)]
+    if not stale:
+        return True
+    if not os.access(fasta.parent, os.W_OK):
+        return False
+    probe = fasta.with_name(f".{fasta.name}.{secrets.token_hex(4)}.nttracks-probe")
     try:
-        with os.fdopen(fd, "wb") as out:
-            out.write(b"\0" * index_end)  # header and index are written last, once offsets are known
-            offsets = []
-            for chrom in genome.chroms:
-                offsets.append(out.tell())
-                if offsets[-1] > 0xFFFFFFFF:
-                    raise GenomeError(
-                        f"genome {genome.name} is too large for a version-0 .2bit (over 4 GiB); "
-                        "use UCSC faToTwoBit -long instead"
-                    )
-                out.write(_twobit_record(genome, chrom))
-            out.seek(0)
-            out.write(np.array([_TWOBIT_SIGNATURE, 0, len(names), 0], dtype="<u4").tobytes())
-            for name, offset in zip(names, offsets, strict=True):
-                out.write(bytes([len(name)]) + name + np.array([offset], dtype="<u4").tobytes())
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
-
-
-def _twobit_record(genome: Genome, chrom: str) -> bytes:
-    """One sequence record of a .2bit file (see write_twobit)."""
-    raw = genome.raw(chrom)
-    codes = _LUT[raw]
-    if (codes == _INVALID).any():
-        genome.codes(chrom)  # raises the MalformedFastaError that names the position
-    n_starts, n_ends = _runs(codes == N)
-    m_starts, m_ends = _runs((raw >= ord("a")) & (raw <= ord("z")))
-    vals = _TWOBIT_VALUE[codes]
-    pad = (-len(vals)) % 4
-    if pad:
-        vals = np.concatenate([vals, np.zeros(pad, dtype=np.uint8)])
-    quads = vals.reshape(-1, 4)
-    packed = (quads[:, 0] << 6) | (quads[:, 1] << 4) | (quads[:, 2] << 2) | quads[:, 3]
-    u4 = np.dtype("<u4")
-    return b"".join(
-        [
-            np.array([len(raw), len(n_starts)], dtype=u4).tobytes(),
-            n_starts.astype(u4).tobytes(),
-            (n_ends - n_starts).astype(u4).tobytes(),
-            np.array([len(m_starts)], dtype=u4).tobytes(),
-            m_starts.astype(u4).tobytes(),
-            (m_ends - m_starts).astype(u4).tobytes(),
-            np.array([0], dtype=u4).tobytes(),
-            packed.astype(np.uint8).tobytes(),
-        ]
-    )
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        probe.unlink()
+        for index in stale:
+            if index.exists():
+                os.close(os.open(index, os.O_WRONLY))
+    except OSError:
+        return False
+    return True

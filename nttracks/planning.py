@@ -17,11 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .bases import Geometry
 from .config import Config
 from .errors import ChromosomeError, ConfigError, ModelError, NothingToScoreError
 from .families import Family, WindowSettings, get_family
-from .genome import REGISTRY, Contig, Genome, chrom_sizes_of, open_genome, registered_fasta_path
-from .models.base import Geometry
+from .genome import Contig, Genome
+from .registry import REGISTRY, chrom_sizes_of, open_genome, registered_fasta_path
 from .tiling import Shard, TilePlan, cut_shards, plan_tiles, resolve_stride
 
 SHARD_BASES = 2_000_000  # written bases per shard: small enough to hold, large enough to amortize the halo

@@ -1,14 +1,20 @@
-"""Where the package's data lives: the track catalog (``trackhubs/``), the ready configs
-(``configs/``) and shipped tables (``nttracks/data``).
+"""Where nttracks keeps things: the package's data and the user's cache directory.
 
-In the repository these are top-level folders; an install maps them into the package
-(``nttracks.trackhubs``, ``nttracks.configs``), so both a wheel and a source checkout find them.
+Package data: the track catalog (``trackhubs/``), the ready configs (``configs/``) and shipped
+tables (``nttracks/data``). In the repository these are top-level folders; an install maps them into
+the package (``nttracks.trackhubs``, ``nttracks.configs``), so both a wheel and a source checkout find them.
+
+The cache (:func:`cache_dir`) holds downloaded and generated genomes, and FASTA indexes that cannot
+sit beside their FASTA.
 """
 
 from __future__ import annotations
 
 import importlib.resources
+import os
 from pathlib import Path
+
+CACHE_ENV = "NTTRACKS_CACHE"
 
 
 def resource_dir(name: str) -> Path:
@@ -18,3 +24,16 @@ def resource_dir(name: str) -> Path:
     except ModuleNotFoundError:
         # Running from a source checkout without an install: the folder sits beside the package.
         return Path(__file__).resolve().parent.parent / name
+
+
+def cache_dir() -> Path:
+    """Where genomes (and FASTA indexes that cannot sit beside their FASTA) are kept.
+
+    ``$NTTRACKS_CACHE`` when set, else the user's cache directory (e.g. ``~/.cache/nttracks``).
+    """
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("nttracks", appauthor=False))

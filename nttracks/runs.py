@@ -28,11 +28,13 @@ from .bigwig import BigWigWriters
 from .catalog import Catalog
 from .errors import OutputError, UsageError
 from .executors import FamilyJob, LocalExecutor
-from .genome import REGISTRY, Genome, write_twobit
+from .genome import Genome
 from .hubdir import MANIFEST, fresh_dir, hub_lock, publish, sibling
 from .hubs import AssemblySpec, BigWigTrack, FamilyRun, HubSpec, load_catalog, validate_hub, write_hub
 from .planning import FamilyPlan, RunPlan, RunRequest, plan_run
+from .registry import REGISTRY
 from .shards import read_shard
+from .twobit import write_twobit
 
 
 class ProgressBar(Protocol):

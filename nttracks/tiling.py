@@ -24,8 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .bases import Geometry
 from .errors import ConfigError
-from .models.base import Geometry
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -35,3 +37,22 @@ def snapshot(path: Path) -> dict[str, bytes] | None:
     if path.is_file():
         return {"": path.read_bytes()}
     return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+UMASK_MODES = [pytest.param(0o022, 0o644, id="umask022"), pytest.param(0o027, 0o640, id="umask027")]
+"""(umask, mode a new file nttracks writes must get): the usual umask, and a stricter one it must respect."""
+
+
+@contextmanager
+def umask(mask: int) -> Iterator[None]:
+    """Run the block under the process umask ``mask``, restored afterwards."""
+    previous = os.umask(mask)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def mode(path: Path) -> int:
+    """Permission bits of ``path``."""
+    return path.stat().st_mode & 0o777

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import UMASK_MODES, mode, umask
 
 from nttracks import demo
-from nttracks.genome import Genome, open_genome
-from nttracks.models.base import N
+from nttracks.bases import N
+from nttracks.genome import Genome
+from nttracks.registry import open_genome
 
 
 @pytest.fixture(scope="module")
@@ -186,3 +188,10 @@ def test_demo_classes_use_segment_nt_feature_names() -> None:
     from nttracks.models import FEATURES
 
     assert DEMO_CLASSES[: len(FEATURES)] == FEATURES
+
+
+@pytest.mark.parametrize(("mask", "want"), UMASK_MODES)
+def test_demo_files_readable_by_others(tmp_path: Path, mask: int, want: int) -> None:
+    with umask(mask):
+        fasta, bed = demo.write_demo(tmp_path)
+    assert (mode(fasta), mode(bed)) == (want, want)

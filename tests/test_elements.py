@@ -14,10 +14,10 @@ import torch
 from test_cli import run_cli
 
 from nttracks.config import config_for_genome, load_config
-from nttracks.genome import REGISTRY, open_genome
 from nttracks.hubs import validate_hub
 from nttracks.models import FEATURES, load_segment_nt, save_random_segment_nt
 from nttracks.planning import RunRequest, plan_run
+from nttracks.registry import REGISTRY, open_genome
 
 
 @pytest.fixture(scope="module")

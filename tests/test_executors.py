@@ -14,8 +14,9 @@ from test_runs import check_hub, toy_config
 from nttracks.config import parse_config
 from nttracks.errors import ModelError
 from nttracks.executors import FamilyJob, LocalExecutor
-from nttracks.genome import Genome, open_genome
+from nttracks.genome import Genome
 from nttracks.planning import RunRequest, plan_run
+from nttracks.registry import open_genome
 from nttracks.runs import run_genome
 
 SHARD_SIZES = (1, 5_000, 10**9)  # one window per shard, a few windows, whole chromosomes

@@ -17,10 +17,11 @@ import torch
 from nttracks.config import parse_config
 from nttracks.errors import ConfigError, ModelError
 from nttracks.families import Family, LoadedModel, WindowSettings, get_family, register, registered, unregister
-from nttracks.genome import Genome, open_genome
+from nttracks.genome import Genome
 from nttracks.hubs import validate_hub
 from nttracks.models.base import Geometry, T
 from nttracks.planning import RunRequest
+from nttracks.registry import open_genome
 from nttracks.runs import run_genome
 
 

@@ -17,9 +17,10 @@ import pytest
 
 from nttracks.config import parse_config
 from nttracks.errors import NothingToScoreError, OutputError, UsageError
-from nttracks.genome import Genome, open_genome
+from nttracks.genome import Genome
 from nttracks.hubs import validate_hub
 from nttracks.planning import RunRequest, plan_run
+from nttracks.registry import open_genome
 from nttracks.runs import run_genome
 
 CHANNELS = ("A", "C", "G", "T", "gc6")

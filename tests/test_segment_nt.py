@@ -9,7 +9,7 @@ from safetensors.torch import load_file, save_file
 
 from nttracks.errors import CheckpointError, ModelError
 from nttracks.models.base import Geometry, TrackModel
-from nttracks.models.loading import describe_model
+from nttracks.models.inspect import describe_model
 from nttracks.models.nt import NTBackbone, NTConfig, init_weights
 from nttracks.models.segment_nt import (
     FEATURES,

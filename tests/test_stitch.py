@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nttracks.models.base import Geometry
+from nttracks.bases import Geometry
 from nttracks.stitch import MODES, ContigStitcher, array_module, quantize, window_weights
 from nttracks.tiling import TilePlan, plan_tiles
 

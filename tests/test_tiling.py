@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nttracks.bases import Geometry
 from nttracks.errors import ConfigError
-from nttracks.models.base import Geometry
 from nttracks.tiling import TilePlan, plan_tiles, resolve_stride
 
 GEOMETRY = Geometry(window=1200, multiple=24, min_length=48, grid=6)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
+from nttracks.bases import encode
 from nttracks.errors import ModelError
-from nttracks.genome import encode
 from nttracks.models.base import Geometry
 from nttracks.models.toy import TOY_GEOMETRY, BaseIdentityModel, WindowPositionModel
 from nttracks.predict import predict_windows

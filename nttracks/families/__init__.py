@@ -27,8 +27,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..bases import Geometry
 from ..errors import ConfigError, ModelError
-from ..models.base import Geometry
 
 STITCH_MODES = ("taper", "nearest", "mean")
 PRECISIONS = ("auto", "fp32", "bf16")

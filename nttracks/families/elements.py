@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..models.base import Geometry
+from ..bases import Geometry
 from . import CheckpointSettings, Family, LoadedModel, register, torch_dtype
 
 SEGMENT_NT_HEAD_PARAMS = 66.25e6  # nt_spec.md §3.3

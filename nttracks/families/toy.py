@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..bases import Geometry
 from ..errors import ConfigError
-from ..models.base import Geometry
 from . import Family, LoadedModel, WindowSettings, register
 
 MODELS = ("base_identity", "context_gc", "token_gc", "window_gc")

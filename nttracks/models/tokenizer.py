@@ -1,6 +1,6 @@
 """Nucleotide Transformer 6-mer tokenizer, vectorized over uint8 base codes.
 
-Input is the genome's base codes (A=0, C=1, G=2, T=3, N=4; see ``nttracks.models.base``).
+Input is the genome's base codes (A=0, C=1, G=2, T=3, N=4; see ``nttracks.bases``).
 The NT vocabulary orders nucleotides A, T, C, G (so AAAAAT follows AAAAAA), cuts each N-free run
 left to right into non-overlapping 6-mers, emits the remainder of a run (< 6 bases) and every N as
 single-nucleotide tokens, prepends ``<cls>`` and appends no ``<eos>``. Rows of a batch that end up
