@@ -121,6 +121,9 @@ def register(family: Family, *, replace: bool = False) -> Family:
     return family
 
 
+register_family = register  # the name nttracks' public surface re-exports
+
+
 def unregister(name: str) -> None:
     """Remove a family from the registry (tests that register their own use this to clean up)."""
     _registry.pop(name, None)
