@@ -1,8 +1,9 @@
 """Base codes and window geometry: the vocabulary the data layer and the models share, without torch.
 
-Base codes are uint8: A=0, C=1, G=2, T=3, N=4. Soft-masked lowercase is folded to uppercase; every
-other letter (IUPAC ambiguity codes, N) is N. ``encode`` and ``ASCII_TO_CODE`` turn FASTA bytes into
-codes; bytes that are not letters come out as ``NOT_A_LETTER`` (255), which readers reject.
+Base codes are uint8: A=0, C=1, G=2, T=3, N=4. Soft-masked lowercase is folded to uppercase; the
+IUPAC ambiguity codes (R Y S W K M B D H V) and N are N. ``encode`` and ``ASCII_TO_CODE`` turn FASTA
+bytes into codes; any other byte (a digit, '-', or a letter that is no DNA code: U of RNA, E F I L P Q
+of protein, ...) comes out as ``NOT_A_LETTER`` (255), which readers reject with its position.
 
 ``Geometry`` is where and how long a model's windows may be; each model declares one, and tiling
 plans windows from it. It lives here, not with the models, so planning a run never imports torch.
@@ -19,6 +20,7 @@ from .errors import ModelError
 __all__ = [
     "ASCII_TO_CODE",
     "BASES",
+    "IUPAC_AMBIGUOUS",
     "NOT_A_LETTER",
     "PER_WINDOW",
     "A",
@@ -38,13 +40,15 @@ PER_WINDOW = 0
 """Geometry.resolution of a model that emits one value per window."""
 
 NOT_A_LETTER = 255
-"""ASCII_TO_CODE value of bytes that are not letters: a malformed FASTA."""
+"""ASCII_TO_CODE value of bytes that are no DNA letter: a malformed FASTA (or not DNA at all)."""
+
+IUPAC_AMBIGUOUS = "RYSWKMBDHVN"
+"""DNA letters other than A, C, G, T: ambiguity codes and N, all read as N."""
 
 ASCII_TO_CODE = np.full(256, NOT_A_LETTER, dtype=np.uint8)
-"""(256,) uint8 lookup table: byte -> base code (any letter but ACGTacgt -> N)."""
-for _c in range(256):
-    if chr(_c).isascii() and chr(_c).isalpha():
-        ASCII_TO_CODE[_c] = N
+"""(256,) uint8 lookup table: byte -> base code (IUPAC ambiguity codes -> N, other bytes -> 255)."""
+for _letter in IUPAC_AMBIGUOUS:
+    ASCII_TO_CODE[ord(_letter)] = ASCII_TO_CODE[ord(_letter.lower())] = N
 for _base, _code in (("A", A), ("C", C), ("G", G), ("T", T)):
     ASCII_TO_CODE[ord(_base)] = ASCII_TO_CODE[ord(_base.lower())] = _code
 ASCII_TO_CODE.setflags(write=False)
@@ -53,7 +57,7 @@ ASCII_TO_CODE.setflags(write=False)
 def encode(seq: bytes | str | np.ndarray) -> np.ndarray:
     """ASCII sequence -> uint8 codes (n,): A0 C1 G2 T3, lowercase folded, any other letter N (4).
 
-    Bytes that are not letters come out as 255 (``NOT_A_LETTER``); ``Genome`` rejects them as malformed FASTA.
+    Bytes that are no DNA letter come out as 255 (``NOT_A_LETTER``); ``Genome`` rejects them as malformed FASTA.
     """
     if isinstance(seq, str):
         seq = seq.encode("ascii")

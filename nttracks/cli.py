@@ -20,8 +20,11 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: flags read as flags (--dry-run), not "--dry-run <bool>"
 )
-models_app = typer.Typer(help="Inspect Nucleotide Transformer checkpoints.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="Inspect Nucleotide Transformer checkpoints.", no_args_is_help=True, rich_markup_mode=None
+)
 app.add_typer(models_app, name="models")
 
 
@@ -67,7 +70,17 @@ def genome_cmd(
     ] = None,
     dry_run: Annotated[
         bool,
-        typer.Option("--dry-run", help="Print the plan (windows, bases, output size) and write nothing."),
+        typer.Option(
+            "--dry-run",
+            help="Check everything and print the plan (windows, bases scored and not, time on the device, "
+            "output size); write nothing anywhere.",
+        ),
+    ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force", help="Write into an --out that holds files nttracks did not write (they are left alone)."
+        ),
     ] = False,
 ) -> None:
     """Build the track hub of a genome: every configured track family, as bigWig tracks.
@@ -83,27 +96,60 @@ def genome_cmd(
     if out is None and not dry_run:
         raise UsageError("no output directory: pass --out DIR (or --dry-run to see the plan)")
     if out is not None:
-        check_out(out)
+        check_out(out, force=force)
     genome: str | Path = name if name is not None else fasta  # type: ignore[assignment]
     cfg = load_config(config if config is not None else config_for_genome(name or "default"))
     request = RunRequest(
         genome=genome,
         config=cfg,
         out=out,
-        chroms=tuple(c.strip() for c in chroms.split(",") if c.strip()) if chroms else None,
+        chroms=_chroms(chroms),
         device=device,
         regions=regions,
         exclude=exclude,
         base_url=base_url,
+        force=force,
     )
     if dry_run:
         typer.echo(plan_run(request, dry_run=True).summary())
         return
-    result = run_genome(request, progress=_progress)
+    result = run_genome(request, progress=_progress, download_progress=_download_progress())
     families = ", ".join(result.manifest["families"])
     typer.echo(f"wrote {result.out}/hub.txt ({families}); manifest: {result.out}/manifest.json")
     if base_url is None:
         typer.echo("no --base-url: the WashU datahub (washu.json) was not written", err=True)
+
+
+def _chroms(text: str | None) -> tuple[str, ...] | None:
+    """--chroms chr1,chr2 -> ("chr1", "chr2"); an empty name in the list is an error."""
+    if text is None:
+        return None
+    names = tuple(c.strip() for c in text.split(","))
+    if not all(names):
+        raise UsageError(
+            f"--chroms {text!r} has an empty chromosome name; give names separated by commas, e.g. chr1,chr2"
+        )
+    if len(set(names)) != len(names):
+        twice = next(c for c in names if names.count(c) > 1)
+        raise UsageError(f"--chroms {text!r} names {twice} twice; give each chromosome once")
+    return names
+
+
+def _download_progress() -> Any:
+    """progress(done, total) for a genome download: a tqdm bar in bytes, made on the first call."""
+    bar: Any = None
+
+    def update(done: int, total: int | None) -> None:
+        nonlocal bar
+        if bar is None:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, desc="download", unit="B", unit_scale=True, disable=None, dynamic_ncols=True)
+        bar.update(done - bar.n)
+        if total is not None and done >= total:
+            bar.close()
+
+    return update
 
 
 @models_app.command("inspect")

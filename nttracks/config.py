@@ -21,6 +21,10 @@ from .errors import ConfigError
 from .families import WindowSettings, check_window_settings, registered
 from .resources import resource_dir
 
+# UCSC: a hub's shortLabel "should be under 20 characters", its longLabel "under 70" (reference/hubs.md §1.1).
+HUB_SHORT_LABEL_MAX = 19
+HUB_LONG_LABEL_MAX = 69
+
 
 @dataclass(frozen=True)
 class HubConfig:
@@ -63,7 +67,9 @@ def load_config(path: Path | str) -> Config:
     except OSError as exc:
         raise ConfigError(f"config file {path} cannot be read: {exc.strerror}") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+    except _DuplicateKey as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     return parse_config(data if data is not None else {}, source=str(path))
@@ -73,6 +79,7 @@ def parse_config(data: Any, *, source: str = "<config>") -> Config:
     """Build a Config from plain data (as YAML gives it), checking every key and type."""
     top = _mapping(data, "", source, ("hub", "families"))
     hub = _build(HubConfig, top.get("hub", {}), "hub", source)
+    _check_hub(hub, source)
     raw_families = _mapping(top.get("families", {}), "families", source, None)
     known = registered()
     families: dict[str, WindowSettings] = {}
@@ -141,6 +148,51 @@ def _check_type(value: Any, hint: Any, where: str, source: str) -> Any:
             return float(value)
     names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
     raise ConfigError(f"{source}: {where}: expected {names}, got {value!r} ({type(value).__name__})")
+
+
+def _check_hub(hub: HubConfig, source: str) -> None:
+    """The hub's name and labels as the browsers require them (checked before any compute)."""
+    from .catalog import GENOME_RE
+
+    if not GENOME_RE.fullmatch(hub.name) or hub.name[0] in ".-":
+        raise ConfigError(
+            f"{source}: hub.name: {hub.name!r} must be one word of letters, digits, '_', '.' and '-', "
+            "not starting with '.' or '-' (e.g. my_hub)"
+        )
+    for key, value, limit in (
+        ("short_label", hub.short_label, HUB_SHORT_LABEL_MAX),
+        ("long_label", hub.long_label, HUB_LONG_LABEL_MAX),
+        ("email", hub.email, 0),
+    ):
+        if not value.strip() or not value.isprintable() or value != value.strip():
+            raise ConfigError(
+                f"{source}: hub.{key}: {value!r} must be printable text on one line, without outer spaces"
+            )
+        if key != "email" and len(value) > limit:
+            raise ConfigError(
+                f"{source}: hub.{key}: {value!r} has {len(value)} characters; browsers show at most {limit}"
+            )
+
+
+class _DuplicateKey(yaml.YAMLError):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise _DuplicateKey(
+                    f"line {line}: key {key!r} appears twice in one mapping (first on line {seen[key]}); "
+                    "remove one of them"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 def _join(where: str, key: str) -> str:

@@ -44,8 +44,13 @@ def open_fasta(
     name: str | None = None,
     ucsc_name: str | None = None,
     index_cache: Path | None = None,
+    organism: str | None = None,
+    description: str | None = None,
 ) -> Genome:
     """Open a FASTA file (plain or bgzip) as a Genome named ``name`` (default: the file's stem).
+
+    ucsc_name, organism, description: what a registered genome is (the registry passes them); a plain
+    FASTA has none of them, whatever its file is called.
 
     The .fai index (and bgzip's .gzi) is written beside the FASTA, or under the cache directory
     (``index_cache`` or ``nttracks.resources.cache_dir()``) when this process cannot write beside it
@@ -57,11 +62,14 @@ def open_fasta(
     if not path.is_file():
         raise GenomeError(f"FASTA path is not a file: {path}; pass the path of a .fa/.fasta file")
     if name is None:
-        name = _stem(path)
-    return Genome(name, path, ucsc_name=ucsc_name, index_cache=index_cache)
+        name = default_name(path)
+    return Genome(
+        name, path, ucsc_name=ucsc_name, index_cache=index_cache, organism=organism, description=description
+    )
 
 
-def _stem(path: Path) -> str:
+def default_name(path: Path) -> str:
+    """The genome name of a FASTA given by path: its file name without .fa/.fasta/.gz/... suffixes."""
     stem = path.name
     for suffix in (".gz", ".bgz", ".fa", ".fasta", ".fna", ".fas"):
         stem = stem.removesuffix(suffix)
@@ -95,12 +103,17 @@ class Genome:
         *,
         ucsc_name: str | None = None,
         index_cache: Path | None = None,
+        organism: str | None = None,
+        description: str | None = None,
     ) -> None:
         self.name = name
         self.fasta = Path(fasta)
         self.ucsc_name = ucsc_name
+        self.organism = organism
+        self.description = description
         self._index_cache = index_cache
         self._contigs: dict[str, list[Contig]] = {}
+        self._unknown: dict[str, tuple[int, int]] = {}
         self._digests: dict[str, str] = {}
         self._lock = threading.Lock()  # pyfaidx's bgzip reader keeps one file position
         self._fa = _open_pyfaidx(self.fasta, index_cache)
@@ -114,7 +127,10 @@ class Genome:
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Pickles (e.g. to a Ray worker or another process) as "open this FASTA again there".
-        return (_reopen, (self.name, str(self.fasta), self.ucsc_name, self._index_cache))
+        return (
+            _reopen,
+            (self.name, str(self.fasta), self.ucsc_name, self._index_cache, self.organism, self.description),
+        )
 
     def __enter__(self) -> Genome:
         return self
@@ -180,17 +196,23 @@ class Genome:
     def codes(self, chrom: str, start: int = 0, end: int | None = None) -> np.ndarray:
         """Base codes of chrom[start:end]: uint8 (end-start,), A0 C1 G2 T3 N4.
 
-        Lowercase (soft-masked) is folded to uppercase; IUPAC codes and any other letter are N.
+        Lowercase (soft-masked) is folded to uppercase; IUPAC ambiguity codes are N. Any other byte
+        (U of RNA, protein letters, digits, '-') is a MalformedFastaError naming it and its line.
         """
         raw = self.raw(chrom, start, end)
         out = ASCII_TO_CODE[raw]
         bad = np.flatnonzero(out == NOT_A_LETTER)
         if bad.size:
             pos = start + int(bad[0])
+            char = chr(raw[bad[0]])
+            what = "letter" if char.isalpha() else "character"
+            hint = {"U": " (U is RNA: convert the sequence to DNA, U -> T)"}.get(char.upper(), "")
+            if char.isalpha() and not hint:
+                hint = " (is this a protein sequence? nttracks reads DNA)"
             raise MalformedFastaError(
-                f"{self.fasta}: sequence {chrom!r} has the non-letter character {chr(raw[bad[0]])!r} "
-                f"at position {pos + 1}{self._line_of(chrom, pos)}; a FASTA sequence holds letters only "
-                "(fix or remove that character)"
+                f"{self.fasta}: sequence {chrom!r} has the {what} {char!r} at position {pos + 1}"
+                f"{self._line_of(chrom, pos)}, which is no DNA base or IUPAC code{hint}; a DNA FASTA holds "
+                "A, C, G, T, N and the IUPAC ambiguity codes only (fix or remove that character)"
             )
         return out
 
@@ -225,11 +247,25 @@ class Genome:
             if chrom not in selected:
                 continue
             if chrom not in self._contigs:
-                self._contigs[chrom] = [
-                    Contig(chrom, int(s), int(e)) for s, e in zip(*_runs(self.codes(chrom) != N), strict=True)
-                ]
+                self._scan(chrom)
             out.extend(self._contigs[chrom])
         return out
+
+    def unknown_bases(self, chrom: str) -> tuple[int, int]:
+        """(N bases, other IUPAC ambiguity codes) of ``chrom``: the bases no model can see."""
+        self._check_chrom(chrom)
+        if chrom not in self._unknown:
+            self._scan(chrom)
+        return self._unknown[chrom]
+
+    def _scan(self, chrom: str) -> None:
+        """Read ``chrom`` once: its contigs and its counts of N and other IUPAC codes."""
+        codes = self.codes(chrom)
+        unknown = codes == N
+        n_bases = int(unknown.sum())
+        letter_n = int(np.count_nonzero(_UPPER[self.raw(chrom)] == ord("N"))) if n_bases else 0
+        self._unknown[chrom] = (letter_n, n_bases - letter_n)
+        self._contigs[chrom] = [Contig(chrom, int(s), int(e)) for s, e in zip(*_runs(~unknown), strict=True)]
 
     def sequence_digest(self, chrom: str) -> str:
         """SHA-256 hex digest of chrom's uppercased sequence (no newlines): a stable fingerprint."""
@@ -239,8 +275,17 @@ class Genome:
         return self._digests[chrom]
 
 
-def _reopen(name: str, fasta: str, ucsc_name: str | None, index_cache: Path | None) -> Genome:
-    return Genome(name, Path(fasta), ucsc_name=ucsc_name, index_cache=index_cache)
+def _reopen(
+    name: str,
+    fasta: str,
+    ucsc_name: str | None,
+    index_cache: Path | None,
+    organism: str | None,
+    description: str | None,
+) -> Genome:
+    return Genome(
+        name, Path(fasta), ucsc_name=ucsc_name, index_cache=index_cache, organism=organism, description=description
+    )
 
 
 def _runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -282,13 +327,10 @@ def _open_pyfaidx(path: Path, index_cache: Path | None) -> Any:  # a pyfaidx.Fas
                 f"{path} is bgzip-compressed; reading it needs biopython (pip install biopython), "
                 "or decompress it first"
             ) from exc
-    beside = [path.with_name(path.name + ".fai")]
-    if gzipped:
-        beside.append(path.with_name(path.name + ".gzi"))
+    beside = _indexes(path, path, gzipped)
     if not _can_index_beside(path, beside):
         # The FASTA sits where this process cannot write: keep its index in the cache, keyed by its absolute path.
-        key = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:16]
-        where = (index_cache or cache_dir()) / "fai" / f"{key}-{path.name}"
+        where = _cached_index(path, index_cache)
         where.parent.mkdir(parents=True, exist_ok=True)
         kwargs["indexname"] = str(where) + ".fai"
         if gzipped:
@@ -310,6 +352,53 @@ def _open_pyfaidx(path: Path, index_cache: Path | None) -> Any:  # a pyfaidx.Fas
         raise MalformedFastaError(f"{path} is not valid FASTA: {exc}") from exc
     except (OSError, EOFError, gzip.BadGzipFile) as exc:
         raise GenomeError(f"cannot read FASTA {path}: {exc}") from exc
+
+
+def _indexes(fasta: Path, stem: Path, gzipped: bool) -> list[Path]:
+    return [stem.with_name(stem.name + ext) for ext in (".fai", ".gzi")[: 1 + gzipped]]
+
+
+def _cached_index(fasta: Path, index_cache: Path | None) -> Path:
+    key = hashlib.sha256(str(fasta.resolve()).encode()).hexdigest()[:16]
+    return (index_cache or cache_dir()) / "fai" / f"{key}-{fasta.name}"
+
+
+def is_indexed(path: Path, index_cache: Path | None = None) -> bool:
+    """Whether ``path`` opens without writing an index: an up-to-date one beside it or in the cache."""
+    with open(path, "rb") as fh:
+        gzipped = fh.read(2) == b"\x1f\x8b"
+    return any(
+        all(_index_usable(index, path) for index in _indexes(path, stem, gzipped))
+        for stem in (path, _cached_index(path, index_cache))
+    )
+
+
+def fasta_sizes(path: Path) -> dict[str, int]:
+    """Sequence names and lengths of a FASTA (plain, gzip or bgzip) by reading it, writing nothing.
+
+    For a dry run of a FASTA that has no index yet; ``Genome`` checks the format in full.
+    """
+    import gzip
+
+    sizes: dict[str, int] = {}
+    name = None
+    with open(path, "rb") as raw:
+        fh = gzip.open(raw) if raw.read(2) == b"\x1f\x8b" else raw
+        fh.seek(0)
+        for line in fh:
+            if line.startswith(b">"):
+                name = line[1:].split(maxsplit=1)[0].decode("ascii", "replace") if line[1:].strip() else ""
+                if not name or name in sizes:
+                    raise MalformedFastaError(f"{path} is not valid FASTA: header {line.strip()!r} has no unique name")
+                sizes[name] = 0
+            elif name is None:
+                if line.strip():
+                    raise MalformedFastaError(f"{path} is not valid FASTA: sequence before the first '>name' line")
+            else:
+                sizes[name] += len(line.rstrip(b"\r\n"))
+    if not sizes:
+        raise MalformedFastaError(f"{path} is not valid FASTA: no '>name' line")
+    return sizes
 
 
 def _index_usable(index: Path, fasta: Path) -> bool:

@@ -110,6 +110,15 @@ def fresh_dir(path: Path) -> Path:
     return path
 
 
+def written_by_nttracks(out: Path) -> bool:
+    """True when ``out`` holds a hub an nttracks run published (its manifest says so)."""
+    try:
+        manifest = json.loads((out / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and "nttracks_version" in manifest
+
+
 def published_files(out: Path) -> set[str]:
     """Files (relative paths) the run that published ``out`` listed in its manifest; empty if none."""
     try:

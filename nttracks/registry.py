@@ -262,11 +262,11 @@ def _open_registered(source: GenomeSource, cache: Path, progress: Progress | Non
         from . import demo
 
         fasta, _ = demo.ensure_demo(cache)
-        return open_fasta(fasta, name=source.name, ucsc_name=source.ucsc_name, index_cache=cache)
+        return _open_source(source, fasta, cache)
     fasta = registered_fasta_path(source.name, cache)
     for candidate in (fasta, fasta.with_name(fasta.name + ".gz")):
         if candidate.is_file():
-            return open_fasta(candidate, name=source.name, ucsc_name=source.ucsc_name, index_cache=cache)
+            return _open_source(source, candidate, cache)
     url = source.url
     assert url is not None  # path is not None
     try:
@@ -277,4 +277,65 @@ def _open_registered(source: GenomeSource, cache: Path, progress: Progress | Non
             f"could not download {source.name} from {url} {reason}; place the FASTA (plain or bgzip) "
             f"at {fasta} (bgzip: {fasta}.gz) and run again, or pass --fasta PATH"
         ) from exc
-    return open_fasta(got, name=source.name, ucsc_name=source.ucsc_name, index_cache=cache)
+    return _open_source(source, got, cache)
+
+
+def _open_source(source: GenomeSource, fasta: Path, cache: Path) -> Genome:
+    """Open a registered genome's FASTA, checked against its shipped chromosome sizes."""
+    genome = open_fasta(
+        fasta,
+        name=source.name,
+        ucsc_name=source.ucsc_name,
+        index_cache=cache,
+        organism=source.organism,
+        description=source.description,
+    )
+    if source.path is not None:
+        try:
+            check_sizes(genome, chrom_sizes_of(source.name), source.name)
+        except GenomeError:
+            genome.close()
+            raise
+    return genome
+
+
+def check_sizes(genome: Genome, expected: Mapping[str, int], name: str) -> None:
+    """Raise GenomeError unless ``genome`` has exactly the chromosomes and lengths of ``expected``.
+
+    A FASTA placed in the cache for a registered genome must be that genome: names and lengths as the
+    registry's table has them (Ensembl-style ``2L`` for UCSC's ``chr2L`` is named in the error).
+    """
+    have = genome.chrom_sizes
+    if dict(have) == dict(expected):
+        return
+    where = f"{genome.fasta} is not {name}"
+    renamed = {_ucsc_style(c): n for c, n in have.items()}
+    if renamed == dict(expected):
+        first = next(c for c in have if _ucsc_style(c) != c)
+        raise GenomeError(
+            f"{where} as nttracks knows it: its chromosomes are named Ensembl-style ({first!r} for "
+            f"{_ucsc_style(first)!r}). Rename them UCSC-style (e.g. sed 's/^>/>chr/', MT -> chrM), or pass "
+            "--fasta PATH to use it as a genome of its own"
+        )
+    missing = [c for c in expected if c not in have]
+    extra = [c for c in have if c not in expected]
+    wrong = [c for c in expected if c in have and have[c] != expected[c]]
+    parts = []
+    if wrong:
+        c = wrong[0]
+        parts.append(f"{len(wrong)} chromosome(s) of another length ({c}: {have[c]:,} bp, expected {expected[c]:,})")
+    if missing:
+        parts.append(f"{len(missing)} missing ({', '.join(missing[:5])}{', ...' if len(missing) > 5 else ''})")
+    if extra:
+        parts.append(f"{len(extra)} not in {name} ({', '.join(extra[:5])}{', ...' if len(extra) > 5 else ''})")
+    raise GenomeError(
+        f"{where}: {'; '.join(parts)}. Replace it with the {name} FASTA (delete it and run again to "
+        "download it), or pass --fasta PATH to use it as a genome of its own"
+    )
+
+
+def _ucsc_style(chrom: str) -> str:
+    """Ensembl -> UCSC chromosome name: 1 -> chr1, MT -> chrM, 2L -> chr2L."""
+    if chrom.startswith("chr"):
+        return chrom
+    return "chrM" if chrom == "MT" else f"chr{chrom}"

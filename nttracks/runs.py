@@ -11,6 +11,7 @@ untouched.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import time
@@ -29,12 +30,13 @@ from .catalog import Catalog
 from .errors import OutputError, UsageError
 from .executors import FamilyJob, LocalExecutor
 from .genome import Genome
-from .hubdir import MANIFEST, fresh_dir, hub_lock, publish, sibling
+from .hubdir import MANIFEST, fresh_dir, hub_lock, publish, sibling, written_by_nttracks
 from .hubs import AssemblySpec, BigWigTrack, FamilyRun, HubSpec, load_catalog, validate_hub, write_hub
 from .planning import FamilyPlan, RunPlan, RunRequest, plan_run
-from .registry import REGISTRY
 from .shards import read_shard
 from .twobit import write_twobit
+
+log = logging.getLogger("nttracks")
 
 
 class ProgressBar(Protocol):
@@ -53,24 +55,38 @@ class RunResult:
     files: list[Path] = field(default_factory=list)
 
 
-def check_out(out: Path) -> None:
-    """--out must be a directory or not exist yet."""
+def check_out(out: Path, *, force: bool = False) -> None:
+    """--out must be a new directory, an empty one, or a hub nttracks wrote (unless ``force``)."""
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is an existing file; pass a directory (it is created when missing)")
+    if force or not out.is_dir() or written_by_nttracks(out) or not any(out.iterdir()):
+        return
+    what = "a hub nttracks did not write" if (out / "hub.txt").exists() else "files nttracks did not write"
+    raise UsageError(
+        f"--out {out} holds {what}; pass a new or empty directory, or --force to write the hub into it "
+        "(files nttracks does not publish are left alone, files of the same name are replaced)"
+    )
 
 
 def run_genome(
-    request: RunRequest, *, progress: ProgressFactory | None = None, executor: Any = None
+    request: RunRequest,
+    *,
+    progress: ProgressFactory | None = None,
+    executor: Any = None,
+    download_progress: Callable[[int, int | None], None] | None = None,
 ) -> RunResult:
     """Build the hub for ``request`` and publish it atomically into ``request.out``.
 
     executor: what scores the shards (default: a ``LocalExecutor`` on ``request.device``).
+    download_progress(done, total): bytes of a registered genome's download, when one is needed.
     """
     if request.out is None:
         raise UsageError("no output directory: pass --out DIR")
     out = Path(request.out)
-    check_out(out)
-    run = plan_run(request)
+    check_out(out, force=request.force)
+    run = plan_run(request, download_progress=download_progress)
+    for warning in run.warnings:
+        log.warning("%s", warning)
     if executor is None:
         from .predict import resolve_device
 
@@ -122,6 +138,7 @@ def _build(
             "windows": len(fam.window_rows()),
             "shards": len(fam.shards),
             "bases_scored": fam.bases_scored,
+            "bases_unscored": fam.unscored,
             "seconds": round(time.perf_counter() - t0, 3),
             "seam_qc": seam_qc,
             "tracks": dict(zip(fam.channels, rel, strict=True)),
@@ -150,11 +167,12 @@ def _build(
         "genome": {
             "name": genome.name,
             "hub_genome": hub_genome,
-            "fasta": str(genome.fasta),
+            "fasta": str(genome.fasta.resolve()),
             "chroms": list(request.chroms) if request.chroms else None,
-            "regions": str(request.regions) if request.regions else None,
-            "exclude": str(request.exclude) if request.exclude else None,
+            "regions": str(Path(request.regions).resolve()) if request.regions else None,
+            "exclude": str(Path(request.exclude).resolve()) if request.exclude else None,
         },
+        "config": str(Path(request.config.source).resolve()) if Path(request.config.source).is_file() else None,
         "device": str(getattr(executor, "device", "")),
         "families": manifest_families,
     }
@@ -206,11 +224,10 @@ def _write_assembly(genome: Genome, hub_genome: str, staging: Path) -> AssemblyS
     sizes = "".join(f"{c}\t{n}\n" for c, n in genome.chrom_sizes.items())
     (folder / "chrom.sizes").write_text(sizes)
     first, length = next(iter(genome.chrom_sizes.items()))
-    source = REGISTRY.get(genome.name)
     return AssemblySpec(
         twobit=f"{hub_genome}/{hub_genome}.2bit",
         chrom_sizes=f"{hub_genome}/chrom.sizes",
-        organism=source.organism if source is not None else genome.name,
+        organism=genome.organism or genome.name,
         default_pos=f"{first}:1-{min(length, 20_000)}",
-        description=source.description if source is not None else f"{genome.name} ({genome.fasta.name})",
+        description=genome.description or f"{genome.name} ({genome.fasta.name})",
     )

@@ -3,6 +3,7 @@ exit, and --out left exactly as it was."""
 
 from __future__ import annotations
 
+import json
 import socket
 from pathlib import Path
 
@@ -25,11 +26,13 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
 
 @pytest.fixture
 def live_hub(tmp_path: Path) -> Path:
-    """An --out directory that already holds a hub (which a failed run must not touch)."""
+    """An --out directory that already holds a hub nttracks wrote (which a failed run must not touch)."""
     out = tmp_path / "hub"
     (out / "demo").mkdir(parents=True)
     (out / "hub.txt").write_text("hub previous\n")
     (out / "demo" / "trackDb.txt").write_text("track old\n")
+    files = ["hub.txt", "demo/trackDb.txt", "manifest.json"]
+    (out / "manifest.json").write_text(json.dumps({"nttracks_version": "0.1.0", "files": files}))
     return out
 
 

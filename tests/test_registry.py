@@ -15,7 +15,7 @@ import pytest
 from conftest import UMASK_MODES, mode, umask
 from test_genome import expected_codes, write_fasta
 
-from nttracks import demo
+from nttracks import demo, registry
 from nttracks.errors import GenomeError, GenomeUnavailableError
 from nttracks.registry import REGISTRY, chrom_sizes_of, download, open_genome, registered_fasta_path
 from nttracks.resources import cache_dir
@@ -125,7 +125,16 @@ def _publish(root: Path, name: str, data: bytes) -> Path:
 SMALL = {"chr1": "ACGTNNNNacgtACGTAC" * 40, "chr2": "GGGCCCAAATTT" * 25, "chrM": "ACGT"}
 
 
+@pytest.fixture
+def small_tables(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
+    """The served genomes are SMALL, not the real hg38/mm10: let the shipped size tables say so too."""
+    sizes = {k: len(v) for k, v in SMALL.items()}
+    monkeypatch.setattr(registry, "chrom_sizes_of", lambda name: dict(sizes))
+    return sizes
+
+
 def test_download_registered_genome(
+    small_tables: dict[str, int],
     tmp_path: Path, server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     url, root = server
@@ -152,6 +161,7 @@ def test_download_registered_genome(
 
 
 def test_download_keeps_bgzip_compressed(
+    small_tables: dict[str, int],
     tmp_path: Path, server: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bgzf = pytest.importorskip("Bio.bgzf", reason="reading bgzip FASTA needs biopython")
@@ -168,7 +178,7 @@ def test_download_keeps_bgzip_compressed(
 
 
 def test_download_unreachable_says_where_to_place_the_file(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    small_tables: dict[str, int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
@@ -184,9 +194,9 @@ def test_download_unreachable_says_where_to_place_the_file(
     assert "--fasta PATH" in message
     assert not expected.exists()
     # Placing the file there, as told, works offline.
-    write_fasta(expected, {"chr2L": "ACGT"})
+    write_fasta(expected, SMALL)
     with open_genome("dm6", cache_dir=cache) as g:
-        assert g.chrom_sizes == {"chr2L": 4}
+        assert g.chrom_sizes == small_tables
 
 
 def test_download_http_error(tmp_path: Path, server: tuple[str, Path]) -> None:
@@ -233,3 +243,25 @@ def test_downloaded_genome_readable_by_others(
         got = download(f"{url}/g.fa{'.gz' if gzipped else ''}", tmp_path / "out" / "g.fa")
     assert got.read_bytes() == data
     assert mode(got) == want
+
+
+def test_a_cached_fasta_that_is_not_the_registered_genome_is_refused(tmp_path: Path) -> None:
+    fasta = registered_fasta_path("dm6", tmp_path)
+    fasta.parent.mkdir(parents=True)
+    write_fasta(fasta, SMALL)
+    with pytest.raises(GenomeError) as info:
+        open_genome("dm6", cache_dir=tmp_path)
+    message = str(info.value)
+    assert f"{fasta} is not dm6" in message and "chr1" in message and "delete it and run again" in message
+    assert "missing (chr2L" in message and "--fasta PATH" in message
+
+
+def test_ensembl_names_for_a_ucsc_genome_are_named_in_the_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(registry, "chrom_sizes_of", lambda name: {"chr2L": 120, "chr2R": 60, "chrM": 12})
+    fasta = registered_fasta_path("dm6", tmp_path)
+    fasta.parent.mkdir(parents=True)
+    write_fasta(fasta, {"2L": "ACGT" * 30, "2R": "ACGT" * 15, "MT": "ACGT" * 3})
+    with pytest.raises(GenomeError, match=r"named Ensembl-style \('2L' for 'chr2L'\)"):
+        open_genome("dm6", cache_dir=tmp_path)

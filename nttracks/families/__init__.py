@@ -7,6 +7,7 @@ subclass in ``nttracks/families/<name>.py`` that says, in one place:
   config (a key of another family, such as ``checkpoint`` under ``toy``, is an error naming key and file);
 - ``geometry(settings)``: its window geometry, known without loading weights;
 - ``channels(settings)``: its output channels (they may depend on the settings);
+- ``preflight(settings, geometry, dry_run=)``: what loading will need, checked before any compute;
 - ``load(settings, geometry, device)``: its model on the device, with the checkpoint digest and a label;
 - ``flops(settings, lengths)``: the forward FLOPs of windows of these lengths, for the dry run;
 - its catalog entry and description page: ``trackhubs/catalog.yaml`` and ``trackhubs/<name>.html`` for
@@ -90,6 +91,12 @@ class Family:
 
     def check(self, settings: Any, where: str, source: str) -> None:
         """Raise ConfigError (naming ``source`` and ``where``.key) for a value this family cannot use."""
+
+    def preflight(self, settings: Any, geometry: Geometry, *, dry_run: bool) -> list[str]:
+        """Check, before any compute, what loading will need (a checkpoint's presence and shape); raise
+        ModelError naming what is wrong, or return notes for the user. A dry run must write nothing (no
+        download); a real run may fetch what it needs here."""
+        return []
 
     def load(self, settings: Any, geometry: Geometry, device: Any) -> LoadedModel:
         raise NotImplementedError

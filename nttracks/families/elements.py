@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..bases import Geometry
+from ..errors import ModelError
 from . import CheckpointSettings, Family, LoadedModel, register, torch_dtype
 
 SEGMENT_NT_HEAD_PARAMS = 66.25e6  # nt_spec.md §3.3
@@ -37,6 +38,31 @@ class ElementsFamily(Family):
         from ..models.segment_nt import FEATURES
 
         return tuple(FEATURES)
+
+    def preflight(self, settings: ElementsSettings, geometry: Geometry, *, dry_run: bool) -> list[str]:
+        """The checkpoint is there (a real run downloads an HF id here, before any compute) and is a
+        SegmentNT with this family's 14 features."""
+        from ..models.loading import read_config, resolve_checkpoint
+
+        try:
+            directory = resolve_checkpoint(settings.checkpoint, local_only=dry_run)
+        except ModelError as exc:
+            if dry_run and "not in the local cache" in str(exc):
+                return [f"elements: checkpoint {settings.checkpoint} is not downloaded yet; the run downloads it"]
+            raise
+        config = read_config(directory)
+        weights = [p for p in directory.iterdir() if p.suffix in (".safetensors", ".bin")]
+        if not weights:
+            raise ModelError(
+                f"checkpoint {directory} has no weights (*.safetensors or *.bin); give the full checkpoint"
+            )
+        features = tuple(config.get("features") or self.channels(settings))
+        if features != self.channels(settings):
+            raise ModelError(
+                f"checkpoint {directory} predicts {len(features)} features ({', '.join(features[:4])}, ...), not "
+                f"SegmentNT's 14 genomic elements; the elements family needs a SegmentNT checkpoint"
+            )
+        return []
 
     def load(self, settings: ElementsSettings, geometry: Geometry, device: Any) -> LoadedModel:
         from ..models.loading import checkpoint_digest, resolve_checkpoint

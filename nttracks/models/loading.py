@@ -76,8 +76,11 @@ def lm_hf_name(name: str) -> str:
 # --- finding and reading checkpoints --------------------------------------------------------------
 
 
-def resolve_checkpoint(path_or_id: str | os.PathLike[str]) -> Path:
-    """A local checkpoint directory for ``path_or_id`` (a directory, or an HF id downloaded and cached)."""
+def resolve_checkpoint(path_or_id: str | os.PathLike[str], *, local_only: bool = False) -> Path:
+    """A local checkpoint directory for ``path_or_id`` (a directory, or an HF id downloaded and cached).
+
+    local_only: never download; an HF id that is not in the local cache is a ModelError saying so.
+    """
     path = Path(path_or_id).expanduser()
     if path.is_dir():
         return path
@@ -91,10 +94,10 @@ def resolve_checkpoint(path_or_id: str | os.PathLike[str]) -> Path:
             f"checkpoint {text!r} is neither a directory nor a HuggingFace model id (owner/name); "
             "pass a directory with config.json and model.safetensors"
         )
-    return _download(text)
+    return _download(text, local_only=local_only)
 
 
-def _download(repo_id: str) -> Path:
+def _download(repo_id: str, *, local_only: bool = False) -> Path:
     try:
         from huggingface_hub import snapshot_download
     except ImportError as exc:
@@ -104,6 +107,11 @@ def _download(repo_id: str) -> Path:
         ) from exc
     # Read the switch ourselves: huggingface_hub reads HF_HUB_OFFLINE once, at import.
     offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    if local_only:
+        try:
+            return Path(snapshot_download(repo_id, local_files_only=True))
+        except Exception:  # not cached: nothing was fetched
+            raise ModelError(f"model {repo_id!r} is not in the local cache") from None
     try:
         # safetensors first; the .bin files only for repos without them (many carry both)
         where = Path(
