@@ -68,6 +68,7 @@ def run(family: str) -> FamilyRun:
 
 def make_hub(directory: Path, families: dict[str, list[str]], *, genome: str = "demo", assembly: bool = True,
              base_url: str | None = BASE_URL) -> tuple[HubSpec, list[Path]]:
+    directory.chmod(0o755)  # pytest makes tmp_path 0700; a web server must be able to enter a hub's directory
     tracks = []
     for family, channels in families.items():
         for channel in channels:
