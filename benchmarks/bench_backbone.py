@@ -1,4 +1,5 @@
-"""Throughput of the nttracks NT backbone vs transformers' EsmForMaskedLM, same weights, same windows.
+"""Throughput of the nttracks NT backbone vs transformers' EsmForMaskedLM, same weights, same windows;
+and of the 6-mer tokenizer that feeds it.
 
     python benchmarks/bench_backbone.py                       # small CPU shape, a few seconds
     python benchmarks/bench_backbone.py --hidden 1024 --layers 29 --heads 16 --tokens 2048 --batch 8
@@ -7,7 +8,9 @@
 Both models are the masked-LM (backbone + LM head) of one random rotary ESM config, GELU
 feed-forward (upstream transformers has no SwiGLU); transformers runs its SDPA attention. The
 ``--bf16`` part times nttracks alone on the real NT-v2 architecture (SwiGLU) and reports model
-FLOPs utilization against the GPU's dense bf16 peak.
+FLOPs utilization against the GPU's dense bf16 peak. The tokenizer is timed first, on one torch thread,
+over the pipeline's batch (64 windows of 12,282 bases), without and with N (issue 3 asks for at least
+20 Mbp/s per core on the clean path).
 """
 
 from __future__ import annotations
@@ -15,10 +18,12 @@ from __future__ import annotations
 import argparse
 import time
 
+import numpy as np
 import torch
 
 from nttracks.models.loading import lm_hf_name, load_strict
 from nttracks.models.nt import NTConfig, NTForMaskedLM, init_weights
+from nttracks.models.tokenizer import V2, tokenize
 
 # dense bf16 tensor-core peaks (TFLOP/s), by substring of torch.cuda.get_device_name()
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0, "L4": 121.0}
@@ -48,6 +53,23 @@ def flops_per_token(config: NTConfig, tokens: int) -> float:
     ffn = 2 * h * (2 * i if config.glu else i) + 2 * i * h
     per_layer = 4 * 2 * h * h + 2 * 2 * tokens * h + ffn
     return config.layers * per_layer + 2 * h * h + 2 * h * config.vocab_size
+
+
+def tokenizer_throughput(repeats: int) -> None:
+    """Mbp/s of ``tokenize`` on one torch thread, 64 x 12,282 random bases, without and with N."""
+    rng = np.random.default_rng(0)
+    clean = rng.integers(0, 4, (64, 12_282), dtype=np.uint8)
+    with_n = clean.copy()
+    with_n[:, 100] = 4
+    with_n[::2, 5000:5003] = 4
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        (t_clean, t_n) = timed([lambda: tokenize(clean, V2), lambda: tokenize(with_n, V2)], repeats, lambda: None)
+    finally:
+        torch.set_num_threads(threads)
+    print(f"tokenizer, 1 thread, 64 x 12,282 bases: {clean.size / t_clean / 1e6:.1f} Mbp/s clean, "
+          f"{with_n.size / t_n / 1e6:.1f} Mbp/s with N (target: >= 20 Mbp/s clean)")
 
 
 def compare_with_transformers(args, device: torch.device, sync) -> None:
@@ -133,6 +155,7 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    tokenizer_throughput(args.repeats)
     compare_with_transformers(args, device, sync)
     if args.bf16:
         bf16_mfu(args, device, sync)

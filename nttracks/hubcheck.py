@@ -1,13 +1,18 @@
 """A hubCheck-style validator for UCSC track hubs and WashU datahubs.
 
 ``validate_hub`` mirrors UCSC hubCheck's rules (see ``shared/reference/hubs.md`` §1.1-1.5) plus our own
-stricter ones (name pattern, 17/76 label limits, files inside the hub, non-empty bigWigs).
+stricter ones (name pattern, 17/76 label limits, files inside the hub, non-empty bigWigs, every file
+readable by a web server running as another user). It is the project's hub checker: UCSC's own
+``hubCheck`` binary is not on PyPI or apt and has no prebuilt download reachable from our machines, so
+the tests cannot run it.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,7 +51,10 @@ def validate_hub(directory: Path) -> list[str]:
 
     Each problem names the file (and line) it is about. Remote URLs (http, https, ftp) are not fetched;
     local files are resolved like UCSC resolves relative URLs and must stay inside ``directory``.
-    Also checks ``washu.json`` when it is present.
+    Also checks ``washu.json`` when it is present, and that every file under ``directory`` is readable
+    by others and every directory (``directory`` itself included) can be entered by others: a web server
+    serving the hub runs as another user. The directories above ``directory`` need that too; where the
+    hub is served from is the server's business, so they are not checked.
     """
     return _Validator(Path(directory)).run()
 
@@ -67,12 +75,19 @@ class _Validator:
             return str(path)
 
     def run(self) -> list[str]:
+        self.check_hub()
+        self.check_permissions()
+        return self.problems
+
+    def check_hub(self) -> None:
         hub_path = self.root / "hub.txt"
         if not hub_path.is_file():
-            return [f"hub.txt: missing; {self.root} is not a hub directory"]
+            self.add("hub.txt", f"missing; {self.root} is not a hub directory")
+            return
         stanzas = self.read_ra(hub_path)
         if not stanzas:
-            return ["hub.txt: empty"]
+            self.add("hub.txt", "empty")
+            return
         hub = stanzas[0]
         for key in ("hub", "shortLabel", "longLabel", "email"):
             if key not in hub.settings:
@@ -90,7 +105,7 @@ class _Validator:
             genome_stanzas = genome_stanzas[:first_track]
             if len(genome_stanzas) != 1 or "genome" not in genome_stanzas[0].settings:
                 self.add("hub.txt", "a useOneFile hub needs exactly one 'genome' stanza after the hub stanza")
-                return self.problems
+                return
             self.check_genome(hub_path, genome_stanzas[0], tracks)
         elif "genomesFile" not in hub.settings:
             self.add("hub.txt", "Missing required setting 'genomesFile'")
@@ -110,7 +125,36 @@ class _Validator:
         washu = self.root / WASHU_FILE
         if washu.exists():
             self.check_washu(washu)
-        return self.problems
+
+    def check_permissions(self) -> None:
+        """Every file readable by others (S_IROTH), every directory enterable by others (S_IXOTH).
+
+        Browsers fetch the hub from a web server (nginx, Apache), whose workers run as another user
+        (www-data): a file only its owner can read is a 403 there, though it passes every other check.
+        """
+        def walk_error(e: OSError) -> None:
+            self.add(self.rel(Path(e.filename)), f"cannot list this directory: {e.strerror or e}")
+
+        for top, dirs, files in os.walk(self.root, onerror=walk_error):
+            dirs.sort()
+            here = Path(top)
+            for path, is_dir in [(here, True)] + [(here / f, False) for f in sorted(files)]:
+                where = path.relative_to(self.root).as_posix()  # "." for the hub directory; links unresolved
+                try:
+                    mode = path.stat().st_mode
+                except OSError as e:
+                    self.add(where, f"cannot be read: {e.strerror or e}")
+                    continue
+                if is_dir and not mode & stat.S_IXOTH:
+                    self.add(where, f"others cannot enter this directory (mode {stat.S_IMODE(mode):04o}), so a "
+                             "web server running as another user (e.g. www-data) cannot reach the files in "
+                             f"it; run 'chmod o+x {path}' (or 'chmod -R o+rX' on the hub) and check the "
+                             "umask of the process that created it")
+                elif not is_dir and not mode & stat.S_IROTH:
+                    self.add(where, f"others cannot read this file (mode {stat.S_IMODE(mode):04o}), so a web "
+                             "server running as another user (e.g. www-data) cannot serve it; run "
+                             f"'chmod o+r {path}' (or 'chmod -R o+rX' on the hub) and check the umask of the "
+                             "process that wrote it")
 
     # -- files -----------------------------------------------------------------------------------
 

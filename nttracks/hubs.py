@@ -103,7 +103,7 @@ class HubSpec:
     tracks: tuple[BigWigTrack, ...]
     families: tuple[FamilyRun, ...]
     created: str
-    code_version: str
+    code_version: str  # the whole string shown on the pages, e.g. "nttracks 0.1.0"
 
 
 def write_hub(spec: HubSpec, directory: Path, *, catalog: Catalog | None = None,
@@ -348,7 +348,7 @@ def _page(fam: FamilyStyle, fields: dict[str, str], run: FamilyRun, spec: HubSpe
                  for k, v in sorted(run.seam_qc.items()))
     qc = f"<table>\n{qc}</table>\n" if qc else "<p>Not measured.</p>\n"
     rows = [("Model", run.model), ("Checkpoint digest", run.checkpoint_digest), ("Genome", spec.genome),
-            ("Created", spec.created), ("Code version", f"nttracks {spec.code_version}")]
+            ("Created", spec.created), ("Code version", spec.code_version)]
     prov = "".join(f"<tr><td>{k}</td><td><code>{html.escape(v)}</code></td></tr>\n" for k, v in rows)
     return (f"<h1>{html.escape(fields['track_long_label'])}</h1>\n{body}{extra}"
             f"<h2>Provenance</h2>\n<table>\n{prov}</table>\n"
@@ -362,7 +362,7 @@ def _hub_page(spec: HubSpec, plan: list[tuple[FamilyStyle, list]], base_url: str
         f".html\">{html.escape(fam.long_label)}</a> ({len(members)} track{'s' * (len(members) != 1)})</li>\n"
         for fam, members in plan)
     text = (f"<h1>{html.escape(spec.long_label)}</h1>\n"
-            f"<p>Genome: <b>{html.escape(spec.genome)}</b>. Created {html.escape(spec.created)} by nttracks "
+            f"<p>Genome: <b>{html.escape(spec.genome)}</b>. Created {html.escape(spec.created)} by "
             f"{html.escape(spec.code_version)}. Contact: {html.escape(spec.email)}.</p>\n"
             f"<h2>Tracks</h2>\n<ul>\n{items}</ul>\n")
     if base_url is not None:
@@ -379,8 +379,8 @@ def _hub_page(spec: HubSpec, plan: list[tuple[FamilyStyle, list]], base_url: str
             text += (f"<li>WashU Epigenome Browser: <code>{WASHU_FILE}</code> lists the tracks, but WashU "
                      f"does not host the {html.escape(spec.genome)} assembly</li>\n")
         text += "</ul>\n"
-    text += ("<p>The files must be served with HTTP byte-range requests and CORS "
-             "(<code>nttracks serve</code> does both).</p>\n")
+    text += ("<p>To be opened in a genome browser, these files must be served by a web server that supports "
+             "HTTP byte-range requests and CORS (e.g. nginx; see the nttracks README, section Hosting).</p>\n")
     return text
 
 

@@ -1,9 +1,11 @@
 """The hubCheck-style validator: a good hub (written by write_hub over tiny pyBigWig files) validates clean;
-each hand-broken copy yields the problem hubCheck would report (shared/reference/hubs.md §1).
+each hand-broken copy yields the problem hubCheck would report (shared/reference/hubs.md §1), or that a web
+server running as another user would meet (a file others cannot read, a directory others cannot enter).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -170,6 +172,20 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
                            "subGroup1 must be '<tag> <Title> <member>=<Label> ...'"),
     "subgroup value not defined": (lambda h: (add_subgroups(h), edit_stanza(h, "toy_C", "base=c", "base=z")),
                                    "subtrack toy_C has value 'z' for subgroup base"),
+    # files a web server running as another user cannot read (S_IROTH) or reach (S_IXOTH)
+    "2bit unreadable by others": (lambda h: (h / "demo/demo.2bit").chmod(0o600),
+                                  "demo/demo.2bit: others cannot read this file (mode 0600)"),
+    "bigWig unreadable by others": (lambda h: (h / "demo/bw/toy_A.bw").chmod(0o640),
+                                    "demo/bw/toy_A.bw: others cannot read this file (mode 0640)"),
+    "hub.txt unreadable by others": (lambda h: (h / "hub.txt").chmod(0o600),
+                                     "hub.txt: others cannot read this file"),
+    "unreferenced file unreadable by others": (lambda h: (h / "notes.txt").touch(0o600),
+                                               "notes.txt: others cannot read this file"),
+    "directory others cannot enter": (lambda h: (h / "demo/bw").chmod(0o750),
+                                      "demo/bw: others cannot enter this directory (mode 0750)"),
+    "hub directory others cannot enter": (lambda h: h.chmod(0o700),
+                                          ".: others cannot enter this directory (mode 0700)"),
+    "dangling symlink": (lambda h: (h / "demo/old.bw").symlink_to("gone.bw"), "demo/old.bw: cannot be read"),
     # WashU datahub
     "washu not JSON": (lambda h: (h / WASHU_FILE).write_text("[{"), "washu.json: not valid JSON"),
     "washu not an array": (lambda h: (h / WASHU_FILE).write_text('{"type": "bigwig"}'),
@@ -214,6 +230,7 @@ def test_validator_names_the_first_line_of_a_continued_line(hub: Path) -> None:
 
 
 def test_validator_reads_continuations_comments_and_single_file_hubs(tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)
     write_bigwig(tmp_path / "x.bw")
     (tmp_path / "about.html").write_text("<p>about</p>")
     (tmp_path / "t1.html").write_text("<p>t1</p>")
@@ -271,3 +288,51 @@ def test_control_characters_in_a_path_are_a_problem_not_a_crash(hub: Path) -> No
     edit(hub / "genomes.txt", "trackDb demo/trackDb.txt", "trackDb demo/track\x00Db.txt")
     problems = validate_hub(hub)
     assert any("contains control characters" in p for p in problems), problems
+
+
+def test_unreadable_files_are_each_named_with_what_to_do(hub: Path) -> None:
+    (hub / "demo/demo.2bit").chmod(0o600)
+    (hub / "demo/toy_A.html").chmod(0o640)
+    (hub / "demo/bw/deeper").mkdir(mode=0o700)
+    (hub / "demo/bw/deeper/x.bw").touch(0o600)
+    assert validate_hub(hub) == [
+        "demo/demo.2bit: others cannot read this file (mode 0600), so a web server running as another user "
+        f"(e.g. www-data) cannot serve it; run 'chmod o+r {hub / 'demo/demo.2bit'}' (or 'chmod -R o+rX' on the "
+        "hub) and check the umask of the process that wrote it",
+        "demo/toy_A.html: others cannot read this file (mode 0640), so a web server running as another user "
+        f"(e.g. www-data) cannot serve it; run 'chmod o+r {hub / 'demo/toy_A.html'}' (or 'chmod -R o+rX' on the "
+        "hub) and check the umask of the process that wrote it",
+        "demo/bw/deeper: others cannot enter this directory (mode 0700), so a web server running as another "
+        f"user (e.g. www-data) cannot reach the files in it; run 'chmod o+x {hub / 'demo/bw/deeper'}' (or "
+        "'chmod -R o+rX' on the hub) and check the umask of the process that created it",
+        "demo/bw/deeper/x.bw: others cannot read this file (mode 0600), so a web server running as another "
+        f"user (e.g. www-data) cannot serve it; run 'chmod o+r {hub / 'demo/bw/deeper/x.bw'}' (or "
+        "'chmod -R o+rX' on the hub) and check the umask of the process that wrote it",
+    ]
+    for path in (hub / "demo/demo.2bit", hub / "demo/toy_A.html", hub / "demo/bw/deeper/x.bw"):
+        path.chmod(0o644)
+    (hub / "demo/bw/deeper").chmod(0o755)
+    assert validate_hub(hub) == []
+
+
+def test_permissions_are_checked_even_without_a_hub_txt(tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)
+    (tmp_path / "x.bw").touch(0o600)
+    assert validate_hub(tmp_path) == [
+        f"hub.txt: missing; {tmp_path.resolve()} is not a hub directory",
+        f"x.bw: others cannot read this file (mode 0600), so a web server running as another user (e.g. "
+        f"www-data) cannot serve it; run 'chmod o+r {tmp_path.resolve() / 'x.bw'}' (or 'chmod -R o+rX' on the "
+        "hub) and check the umask of the process that wrote it"]
+
+
+def test_a_directory_the_validator_cannot_list_is_a_problem(hub: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_scandir, denied = os.scandir, (hub / "demo/bw").resolve()
+
+    def scandir(path):  # as a non-root user meets a directory without 'r' for it (root lists anything)
+        if Path(path) == denied:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    problems = validate_hub(hub)
+    assert "demo/bw: cannot list this directory: Permission denied" in problems, problems

@@ -68,6 +68,7 @@ def run(family: str) -> FamilyRun:
 
 def make_hub(directory: Path, families: dict[str, list[str]], *, genome: str = "demo", assembly: bool = True,
              base_url: str | None = BASE_URL) -> tuple[HubSpec, list[Path]]:
+    directory.chmod(0o755)  # pytest makes tmp_path 0700; a web server must be able to enter a hub's directory
     tracks = []
     for family, channels in families.items():
         for channel in channels:
@@ -85,7 +86,7 @@ def make_hub(directory: Path, families: dict[str, list[str]], *, genome: str = "
                    long_label="nttracks demo hub: toy and NT model tracks", email="nttracks@example.org",
                    genome=genome, assembly=spec_assembly, tracks=tuple(tracks),
                    families=tuple(run(f) for f in families), created="2026-11-21T09:00:00Z",
-                   code_version="0.1.0")
+                   code_version="nttracks 0.1.0")  # as runs.py writes it
     return spec, write_hub(spec, directory, base_url=base_url)
 
 
@@ -147,6 +148,22 @@ def test_assembly_hub_is_written_whole_and_validates_clean(tmp_path: Path) -> No
     assert 'href="demo/elements.html"' in overview and 'href="demo/sensitivity_mlm.html"' in overview
     assert "hubUrl=https://example.org/hubs/demo/hub.txt" in overview
     assert "does not host the demo assembly" in overview
+
+
+def test_pages_name_the_code_version_once_and_say_how_to_serve_the_hub(tmp_path: Path) -> None:
+    make_hub(tmp_path, {"toy": ["A", "gc6"], "sensitivity": ["sensitivity"]})
+    pages = [tmp_path / "hub.html", *sorted((tmp_path / "demo").glob("*.html"))]
+    pages.remove(tmp_path / "demo/description.html")  # the assembly's page carries no provenance
+    for page in pages:
+        text = page.read_text()
+        assert text.count("nttracks 0.1.0") == 1, page
+        assert "nttracks nttracks" not in text, page
+    overview = (tmp_path / "hub.html").read_text()
+    assert "Created 2026-11-21T09:00:00Z by nttracks 0.1.0." in overview
+    assert "<td>Code version</td><td><code>nttracks 0.1.0</code></td>" in (tmp_path / "demo/toy_A.html").read_text()
+    assert "nttracks serve" not in overview  # no such command yet
+    assert ("must be served by a web server that supports HTTP byte-range requests and CORS (e.g. nginx; "
+            "see the nttracks README, section Hosting)") in overview
 
 
 def test_washu_datahub_has_absolute_urls_colours_and_metadata(tmp_path: Path) -> None:
