@@ -204,15 +204,8 @@ class Genome:
         bad = np.flatnonzero(out == NOT_A_LETTER)
         if bad.size:
             pos = start + int(bad[0])
-            char = chr(raw[bad[0]])
-            what = "letter" if char.isalpha() else "character"
-            hint = {"U": " (U is RNA: convert the sequence to DNA, U -> T)"}.get(char.upper(), "")
-            if char.isalpha() and not hint:
-                hint = " (is this a protein sequence? nttracks reads DNA)"
             raise MalformedFastaError(
-                f"{self.fasta}: sequence {chrom!r} has the {what} {char!r} at position {pos + 1}"
-                f"{self._line_of(chrom, pos)}, which is no DNA base or IUPAC code{hint}; a DNA FASTA holds "
-                "A, C, G, T, N and the IUPAC ambiguity codes only (fix or remove that character)"
+                _bad_byte_message(self.fasta, chrom, chr(raw[bad[0]]), pos, self._line_of(chrom, pos))
             )
         return out
 
@@ -373,32 +366,88 @@ def is_indexed(path: Path, index_cache: Path | None = None) -> bool:
     )
 
 
-def fasta_sizes(path: Path) -> dict[str, int]:
+def fasta_sizes(path: Path, *, block: int = 1 << 24) -> dict[str, int]:
     """Sequence names and lengths of a FASTA (plain, gzip or bgzip) by reading it, writing nothing.
 
-    For a dry run of a FASTA that has no index yet; ``Genome`` checks the format in full.
+    For a dry run of a FASTA that has no index yet. Letters are checked as ``Genome.codes`` checks
+    them (a byte that is no DNA letter is a MalformedFastaError naming it and its line), in blocks.
     """
     import gzip
 
     sizes: dict[str, int] = {}
-    name = None
+    name: str | None = None
+    lines_before = 0
+
+    def sequence(seq: bytes, text: bytes, offset: int) -> None:
+        """Count ``seq`` (one sequence's bytes in ``text`` from ``offset``, newlines included)."""
+        body = seq.translate(None, b"\r\n")
+        if name is None:
+            if body.strip():
+                raise MalformedFastaError(f"{path} is not valid FASTA: sequence before the first '>name' line")
+            return
+        bad = np.flatnonzero(ASCII_TO_CODE[np.frombuffer(body, dtype=np.uint8)] == NOT_A_LETTER)
+        if bad.size:
+            k = int(bad[0])
+            at = offset + _nth_sequence_byte(seq, k)
+            line = lines_before + text.count(b"\n", 0, at) + 1
+            raise MalformedFastaError(
+                _bad_byte_message(path, name, chr(body[k]), sizes[name] + k, f" (line {line})")
+            )
+        sizes[name] += len(body)
+
     with open(path, "rb") as raw:
-        fh = gzip.open(raw) if raw.read(2) == b"\x1f\x8b" else raw
-        fh.seek(0)
-        for line in fh:
-            if line.startswith(b">"):
-                name = line[1:].split(maxsplit=1)[0].decode("ascii", "replace") if line[1:].strip() else ""
+        gzipped = raw.read(2) == b"\x1f\x8b"
+        raw.seek(0)
+        fh = gzip.open(raw) if gzipped else raw
+        rest = b""
+        while True:
+            chunk = fh.read(block)
+            text = rest + chunk
+            cut = len(text) if not chunk else text.rfind(b"\n") + 1
+            text, rest = text[:cut], text[cut:]
+            pos = 0
+            for header in re.finditer(rb"^>(.*)$", text, re.MULTILINE):
+                sequence(text[pos : header.start()], text, pos)
+                words = header.group(1).split()
+                name = words[0].decode("ascii", "replace") if words else ""
                 if not name or name in sizes:
-                    raise MalformedFastaError(f"{path} is not valid FASTA: header {line.strip()!r} has no unique name")
+                    raise MalformedFastaError(
+                        f"{path} is not valid FASTA: header {header.group(0)!r} has no name or repeats one; "
+                        "give every sequence a unique name"
+                    )
                 sizes[name] = 0
-            elif name is None:
-                if line.strip():
-                    raise MalformedFastaError(f"{path} is not valid FASTA: sequence before the first '>name' line")
-            else:
-                sizes[name] += len(line.rstrip(b"\r\n"))
+                pos = header.end()
+            sequence(text[pos:], text, pos)
+            lines_before += text.count(b"\n")
+            if not chunk:
+                break
     if not sizes:
         raise MalformedFastaError(f"{path} is not valid FASTA: no '>name' line")
     return sizes
+
+
+def _nth_sequence_byte(seq: bytes, k: int) -> int:
+    """Offset in ``seq`` of its k-th byte that is not a newline."""
+    seen = 0
+    for i, byte in enumerate(seq):
+        if byte not in (10, 13):
+            if seen == k:
+                return i
+            seen += 1
+    return len(seq)
+
+
+def _bad_byte_message(path: Path, chrom: str, char: str, pos: int, line: str) -> str:
+    """The message for a byte at 0-based ``pos`` of ``chrom`` that is no DNA letter."""
+    what = "letter" if char.isalpha() else "character"
+    hint = {"U": " (U is RNA: convert the sequence to DNA, U -> T)"}.get(char.upper(), "")
+    if char.isalpha() and not hint:
+        hint = " (is this a protein sequence? nttracks reads DNA)"
+    return (
+        f"{path}: sequence {chrom!r} has the {what} {char!r} at position {pos + 1}{line}, which is no DNA "
+        f"base or IUPAC code{hint}; a DNA FASTA holds A, C, G, T, N and the IUPAC ambiguity codes only "
+        "(fix or remove that character)"
+    )
 
 
 def _index_usable(index: Path, fasta: Path) -> bool:
