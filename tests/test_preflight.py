@@ -3,6 +3,7 @@ message, and leaves --out and the cache as they were; a dry run writes nothing a
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from pathlib import Path
@@ -10,6 +11,8 @@ from pathlib import Path
 import pytest
 from conftest import snapshot
 from test_cli import live_hub, run_cli, write  # noqa: F401 (live_hub is a fixture)
+from test_genome import write_fasta
+from test_registry import SMALL, _publish, server, small_tables  # noqa: F401 (fixtures)
 
 from nttracks.config import parse_config
 from nttracks.planning import RunRequest, plan_run
@@ -203,3 +206,16 @@ def test_help_shows_flags_as_flags(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run_cli(["genome", "--help"], capsys)
     assert code == 0 and "--dry-run" in out and "--force" in out
     assert "<bool>" not in out and "BOOLEAN" not in out
+
+
+def test_a_registered_genome_download_reports_progress(
+    small_tables: dict[str, int], server: tuple[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: F811
+) -> None:
+    url, root = server
+    served = _publish(root, "dm6", gzip.compress(write_fasta(tmp_path / "src.fa", SMALL).read_bytes()))
+    monkeypatch.setenv("NTTRACKS_UCSC_MIRROR", url)
+    calls: list[tuple[int, int | None]] = []
+    config = parse_config({"families": {"toy": {"window": 96}}})
+    request = RunRequest(genome="dm6", config=config, out=tmp_path / "hub", cache_dir=tmp_path / "cache")
+    run_genome(request, download_progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1] == (served.stat().st_size,) * 2
