@@ -246,3 +246,33 @@ def test_writers_die_with_a_killed_parent(tmp_path: Path) -> None:
         time.sleep(0.05)
     assert not any(running(pid) for pid in pids), pids
 
+
+def test_run_keeps_the_shard_outputs_when_a_writer_dies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scored shards are the costly part of a run: a writer that dies must not throw them away."""
+    from conftest import snapshot
+
+    from nttracks.config import parse_config
+    from nttracks.planning import RunRequest
+    from nttracks.runs import run_genome
+
+    finish = BigWigWriters.close
+
+    def close_after_a_crash(self: BigWigWriters) -> None:
+        os.kill(self._procs[0].pid, signal.SIGKILL)
+        self._procs[0].join()
+        finish(self)
+
+    monkeypatch.setattr(BigWigWriters, "close", close_after_a_crash)
+    out = tmp_path / "hub"
+    (out / "hub.txt").parent.mkdir()
+    (out / "hub.txt").write_text("hub previous\n")
+    before = snapshot(out)
+    config = parse_config({"families": {"toy": {"window": 1200, "overlap": 600}}}, source="<test>")
+    work = tmp_path / ".hub.nttracks-work"
+    with pytest.raises(WriterDiedError, match=re.escape(f"kept in {work}")) as info:
+        run_genome(RunRequest(genome="demo", config=config, out=out, chroms=("chr2", "chr3")))
+    assert "killed by SIGKILL" in str(info.value) and "unchanged" in str(info.value)
+    assert any((work / "toy").iterdir())  # the shard outputs scored before the writer died
+    assert not (tmp_path / ".hub.nttracks-staging").exists()
+    assert not (tmp_path / ".hub.nttracks-lock").exists()
+    assert snapshot(out) == before
