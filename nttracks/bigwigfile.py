@@ -22,12 +22,14 @@ Data sections hold at most 1024 items, each either fixedStep (one float32 per ba
 runs of one value, noisy ones mostly short runs. Readers see the same value at every base either way.
 Zoom levels summarize 160 x 4**k bases (k = 0..9, as bigtools; pyBigWig starts at 16 bp, which makes
 its first level most of the file), bins aligned to multiples of the level, each record trimmed to the
-bases it covers. Memory: the index of the data sections (24 bytes each: about 70 MB for a per-base hg38
-track written fixedStep) and one section's worth of pending zoom records per level.
+bases it covers. Memory: one added run's sections and a block of pending zoom records per level; the
+zoom blocks and the index rows of the data sections (32 bytes a section: 100 MB for a per-base hg38
+track written fixedStep) go to temporary files, which ``close`` reads back through the page cache.
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import struct
 import tempfile
@@ -78,7 +80,7 @@ class BigWigFile:
         _write_chrom_tree(self._f, self.chrom_sizes)
         self._data_offset = self._f.tell()
         self._f.write(bytes(8))  # section count, written at close
-        self._sections: list[np.ndarray] = []  # index rows (_LEAF), one array per add
+        self._index = tempfile.TemporaryFile(dir=self.path.parent, prefix=".nttracks-index-")  # _LEAF rows
         self._max_block = 0
         self._last = (-1, 0)
         self.bases = 0
@@ -137,19 +139,26 @@ class BigWigFile:
             rows.append((cid, start + pos, cid, start + end, offset, len(packed)))
             offset += len(packed)
             pos = end
-        self._sections.append(np.array(rows, dtype=_LEAF))
+        self._index.write(np.array(rows, dtype=_LEAF).tobytes())
 
     def close(self) -> None:
         """Write the index, the zoom levels and the header; the file is complete when this returns."""
         f = self._f
         self._zooms.end_chrom()
-        sections = np.concatenate(self._sections) if self._sections else np.zeros(0, dtype=_LEAF)
-        self._sections = []
+        self._index.flush()
+        size = self._index.tell()
         f.seek(self._data_offset)
-        f.write(struct.pack("<Q", len(sections)))
+        f.write(struct.pack("<Q", size // _LEAF.itemsize))
         f.seek(0, os.SEEK_END)
         index_offset = f.tell()
-        _write_rtree(f, sections)
+        if size:
+            with mmap.mmap(self._index.fileno(), size, access=mmap.ACCESS_READ) as rows:
+                sections = np.frombuffer(rows, dtype=_LEAF)
+                _write_rtree(f, sections)
+                del sections  # before the map closes
+        else:
+            _write_rtree(f, np.zeros(0, dtype=_LEAF))
+        self._index.close()
         zoom_headers = []
         for level in self._zooms.levels:
             data_offset = f.tell()
@@ -172,6 +181,7 @@ class BigWigFile:
     def abort(self) -> None:
         """Close without finishing: the file is incomplete (the caller removes it)."""
         self._zooms.close()
+        self._index.close()
         self._f.close()
 
 
