@@ -131,12 +131,14 @@ class BigWigWriters:
         try:
             # SIGINT blocked while starting: a Ctrl-C now is held for this process (raised once the
             # writers run) and never reaches a writer before it ignores SIGINT.
-            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            mask = getattr(signal, "pthread_sigmask", None)  # POSIX
+            blocked = mask(signal.SIG_BLOCK, {signal.SIGINT}) if mask is not None else None
             try:
                 for proc in self._procs:
                     proc.start()
             finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+                if mask is not None:
+                    mask(signal.SIG_SETMASK, blocked)
         except BaseException:
             self.abort()
             raise
