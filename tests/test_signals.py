@@ -88,7 +88,7 @@ def _stopped_mid_write(out: Path, previous: Path) -> tuple[subprocess.Popen[str]
     bw_dir = out.parent / f".{out.name}.nttracks-staging" / "demo" / "bw"
 
     def writing(proc: subprocess.Popen[str]) -> bool:
-        return len(_writers(proc.pid)) >= 2 and any(bw_dir.glob("*.bw"))
+        return len(_writers(proc.pid)) >= 1 and any(bw_dir.glob("*.bw"))
 
     for _attempt in range(3):
         proc = _cli(out)
