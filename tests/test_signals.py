@@ -17,7 +17,10 @@ from conftest import snapshot
 
 REPO = Path(__file__).resolve().parents[1]
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads processes from /proc")
+pytestmark = [
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads processes from /proc"),
+    pytest.mark.slow,  # three demo runs
+]
 
 
 def _cli(out: Path) -> subprocess.Popen[str]:
