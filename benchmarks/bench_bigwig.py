@@ -8,12 +8,14 @@ Signal: per channel a smooth logistic random field (about 200 bp correlation) pl
 engineering.md §1 "dense", quantized to 1/255 with ``nttracks.stitch.quantize``; held as (n, channels)
 float32 per chromosome, the layout the stitcher hands to the writers.
 
-Methods, all with pyBigWig's default 10 zoom levels and the same fixedStep entries (span 1, step 1):
-- nttracks: ``BigWigWriters`` (spawned writer processes, channels split among them), fed in
+Methods (the pyBigWig ones with its default 10 zoom levels):
+- nttracks: ``BigWigWriters`` (spawned writer processes, channels split among them, each streaming
+  through ``bigwigfile.BigWigFile``: fixedStep or bedGraph sections, zooms from 160 bp), fed in
   shard-sized pieces (``planning.SHARD_BASES``) as ``runs`` feeds them from the shard outputs. Also
   shown: the time the producer spends inside ``add()`` (blocked on the bounded queues) and in
   ``close()`` (waiting for the writers).
-- naive: one process writes each channel's file after the other, one ``addEntries`` per chromosome.
+- naive: pyBigWig in one process, each channel's file after the other, one fixedStep ``addEntries``
+  (span 1, step 1) per chromosome.
 - bedgraph (``--bedgraph``): channel 0 only, run-length encoded, bedGraph entries (chroms, starts, ends, values).
 
 Check: the files are read back with pyBigWig at ``--samples`` random 10 kb intervals per channel and
@@ -35,9 +37,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 import pyBigWig
 
-from nttracks.bigwig import MAX_ZOOMS, BigWigWriters
+from nttracks.bigwig import BigWigWriters
 from nttracks.planning import SHARD_BASES as FLUSH_BASES
 from nttracks.stitch import quantize
+
+MAX_ZOOMS = 10  # pyBigWig's default, for the pyBigWig baselines
 
 
 def make_signal(n: int, channels: int, rng: np.random.Generator) -> np.ndarray:

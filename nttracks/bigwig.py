@@ -1,13 +1,19 @@
 """bigWig writing: per-contig arrays -> one bigWig per output channel.
 
-Entries are fixedStep runs (span 1, step 1) over scored bases only: bases no model scored (N gaps,
-contig tails, excluded regions) are absent, never 0 and never NaN. Values arrive already quantized
-(float32 on a per-track grid, which zlib compresses 2-6x better than raw floats). Every header lists
-all of the genome's chromosomes in the genome's order, and entries must arrive in that order.
+Entries cover scored bases only: bases no model scored (N gaps, contig tails, excluded regions) are
+absent, never 0 and never NaN. Values arrive already quantized (float32 on a per-track grid), so most
+of a track is long runs of one value, which ``bigwigfile.BigWigFile`` stores as one item each. Every
+header lists all of the genome's chromosomes in the genome's order, and entries must arrive in that order.
 
 Writers run in worker processes, each owning some of the channels, so the producer (the GPU loop)
-never waits on zlib and zoom-level construction. A bounded queue holds at most a few regions per
-worker, and a writer holds only its own files' buffers.
+never waits on zlib and zoom levels. A bounded queue holds at most a few regions per worker, and a
+writer holds one section and a little zoom state per file: memory does not grow with the genome
+(``bigwigfile`` says where the bytes go).
+
+A writer that is slow is waited for, however long: its files are finished work. One that dies is
+reported (``WriterDiedError``, naming its files and how it ended). Writer processes ignore SIGINT
+(a Ctrl-C reaches the whole process group; the parent stops them) and die with the parent, even a
+SIGKILLed one (Linux: PR_SET_PDEATHSIG; elsewhere they notice within a second that it is gone).
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import queue
-from collections.abc import Sequence
+import signal
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,42 +31,71 @@ import numpy as np
 
 from .errors import OutputError
 
-MAX_ZOOMS = 10  # pyBigWig's default; IGV breaks without zoom levels
+Progress = Callable[[int, int], Any]
+"""progress(files_done, files_total): called when the files start finishing (0) and as each one is done."""
 
 
-def _writer(inbox: Any, outbox: Any, paths: list[str], chrom_sizes: list[tuple[str, int]]) -> None:
-    """Worker: write the channels in ``paths``; messages are (chrom, start, values (k, n)) or None."""
+class WriterDiedError(OutputError):
+    """A bigWig writer process ended without finishing or reporting (killed, out of memory, crashed)."""
+
+
+def _stay_with_parent(parent: int) -> None:
+    """In a writer process: ignore SIGINT, and die when the parent does."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+        except (OSError, AttributeError):
+            pass  # the inbox loop's parent check still ends this process
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(1)
+
+
+def _writer(index: int, inbox: Any, outbox: Any, paths: list[str], chrom_sizes: list[tuple[str, int]],
+            parent: int) -> None:
+    """Worker ``index``: write the files ``paths``; messages are (chrom, start, values (k, n)) or None
+    (finish). Reports (status, index, detail): ("done", index, path) per finished file, then
+    ("ok", index, counts) or ("error", index, message)."""
+    _stay_with_parent(parent)
+    from .bigwigfile import BigWigFile
+
+    files: list[Any] = []
     try:
-        import pyBigWig
-
-        files = []
         for path in paths:
-            # pyBigWig crashes the process (SIGSEGV) on a path it cannot create: try it in Python first,
-            # which raises an OSError that names the path and the reason.
-            open(path, "wb").close()
-            bw = pyBigWig.open(path, "w")
-            if bw is None:
-                raise OSError(f"cannot create {path}")
-            bw.addHeader(chrom_sizes, maxZooms=MAX_ZOOMS)
-            files.append(bw)
+            files.append(BigWigFile(path, chrom_sizes))
         counts = [0] * len(paths)
-        while (msg := inbox.get()) is not None:
+        while True:
+            try:
+                msg = inbox.get(timeout=1.0)
+            except queue.Empty:
+                if os.getppid() != parent:
+                    return
+                continue
+            if msg is None:
+                break
             chrom, start, values = msg
             for j, bw in enumerate(files):
-                bw.addEntries(chrom, int(start), values=values[j], span=1, step=1)
+                bw.add(chrom, int(start), values[j])
                 counts[j] += values.shape[1]
-        for bw in files:
-            bw.close()
-        outbox.put(("ok", counts))
+        while files:
+            files[0].close()
+            outbox.put(("done", index, str(files.pop(0).path)))
+        outbox.put(("ok", index, counts))
     except Exception as exc:  # reported to the parent, which raises OutputError
-        outbox.put(("error", f"{type(exc).__name__}: {exc}"))
+        for bw in files:
+            bw.abort()
+        outbox.put(("error", index, f"{type(exc).__name__}: {exc}"))
 
 
 class BigWigWriters:
     """Parallel bigWig writers for ``paths`` (one per channel, in channel order).
 
     Use as a context manager; add(chrom, start, values) with values (n, channels) float32 in genome
-    order; the files are complete when the ``with`` block ends without an error.
+    order; the files are complete when the ``with`` block ends without an error. progress: see
+    ``Progress``. The writer processes die with the thread that made them: use one from the thread
+    that lives as long as it does (the main thread, in a run).
     """
 
     def __init__(
@@ -68,28 +105,43 @@ class BigWigWriters:
         *,
         processes: int | None = None,
         queue_size: int = 4,
+        progress: Progress | None = None,
     ) -> None:
         self.paths = [Path(p) for p in paths]
         self.chrom_sizes = [(str(c), int(n)) for c, n in chrom_sizes]
+        self.progress = progress
         self._order = {c: i for i, (c, _) in enumerate(self.chrom_sizes)}
         n = processes or min(len(self.paths), max(1, (os.cpu_count() or 1)))
         self._groups = [list(range(len(self.paths)))[i::n] for i in range(n)]
+        self._last: tuple[int, int] = (-1, 0)
+        self.counts = np.zeros(len(self.paths), dtype=np.int64)
         ctx = mp.get_context("spawn")
         self._outbox = ctx.Queue()
         self._inboxes = [ctx.Queue(maxsize=queue_size) for _ in self._groups]
         self._procs = [
             ctx.Process(
                 target=_writer,
-                args=(inbox, self._outbox, [str(self.paths[j]) for j in group], self.chrom_sizes),
+                args=(i, inbox, self._outbox, [str(self.paths[j]) for j in group], self.chrom_sizes, os.getpid()),
                 name=f"nttracks-bigwig-{i}",
                 daemon=True,
             )
             for i, (inbox, group) in enumerate(zip(self._inboxes, self._groups, strict=True))
         ]
-        self._last: tuple[int, int] = (-1, 0)
-        self.counts = np.zeros(len(self.paths), dtype=np.int64)
-        for proc in self._procs:
-            proc.start()
+        self._finished: set[int] = set()  # processes that reported "ok" or "error"
+        try:
+            # SIGINT blocked while starting: a Ctrl-C now is held for this process (raised once the
+            # writers run) and never reaches a writer before it ignores SIGINT.
+            mask = getattr(signal, "pthread_sigmask", None)  # POSIX
+            blocked = mask(signal.SIG_BLOCK, {signal.SIGINT}) if mask is not None else None
+            try:
+                for proc in self._procs:
+                    proc.start()
+            finally:
+                if mask is not None:
+                    mask(signal.SIG_SETMASK, blocked)
+        except BaseException:
+            self.abort()
+            raise
 
     def add(self, chrom: str, start: int, values: np.ndarray) -> None:
         """values: (n, channels) float32 for bases [start, start + n) of ``chrom``; never NaN."""
@@ -111,53 +163,52 @@ class BigWigWriters:
             raise ValueError(f"{chrom}:{start}-{start + n} runs past the chromosome end")
         self._last = (position[0], start + n)
         channel_major = np.ascontiguousarray(values.T, dtype=np.float32)
-        for inbox, group, proc in zip(self._inboxes, self._groups, self._procs, strict=True):
-            self._put(inbox, proc, (chrom, start, channel_major[group]))
+        for i, (inbox, group) in enumerate(zip(self._inboxes, self._groups, strict=True)):
+            self._put(i, inbox, (chrom, start, channel_major[group]))
         self.counts += n
 
-    def _put(self, inbox: Any, proc: Any, msg: Any) -> None:
+    def _put(self, i: int, inbox: Any, msg: Any) -> None:
         while True:
             try:
                 inbox.put(msg, timeout=1.0)
                 return
             except queue.Full:
-                if not proc.is_alive():
-                    self._fail()
+                if not self._procs[i].is_alive():
+                    self._fail(i)
 
     def close(self) -> None:
-        """Finish every file; raise OutputError if any writer failed or a track would be empty."""
+        """Finish every file, waiting for the writers however long they take; raise OutputError if a
+        writer failed (WriterDiedError if one died) or a track would be empty."""
         empty = [p.name for p, c in zip(self.paths, self.counts, strict=True) if c == 0]
         if empty:
             self.abort()
             for path in self.paths:
                 path.unlink(missing_ok=True)
             raise OutputError(f"no scored base for {', '.join(empty)}: an empty bigWig is never written")
-        for inbox, proc in zip(self._inboxes, self._procs, strict=True):
-            self._put(inbox, proc, None)
-        self._collect()
-
-    def _collect(self) -> None:
+        for i, inbox in enumerate(self._inboxes):
+            self._put(i, inbox, None)
+        done = 0
+        if self.progress is not None:
+            self.progress(0, len(self.paths))
         errors = []
-        received = 0
-        waited = 0.0
-        while received < len(self._procs):
+        while len(self._finished) < len(self._procs):
             try:
-                status, detail = self._outbox.get(timeout=1.0)
+                status, i, detail = self._outbox.get(timeout=1.0)
             except queue.Empty:
-                waited += 1.0
-                if any(proc.is_alive() for proc in self._procs):
-                    if waited < 600:
-                        continue
-                    errors.append("a bigWig writer did not finish within 10 minutes")
-                    break
-                # Every writer has exited, so what they sent is in the pipe; one that sent nothing died.
-                status, detail = self._drain()
-                if status is None:
-                    codes = ", ".join(str(proc.exitcode) for proc in self._procs)
-                    errors.append(f"a bigWig writer process died without a report (exit codes {codes})")
-                    break
-            received += 1
-            waited = 0.0
+                dead = [i for i, p in enumerate(self._procs) if i not in self._finished and not p.is_alive()]
+                if not dead:
+                    continue  # slow, not dead: wait
+                # What a writer sent before it exited is in the pipe by now: read it before judging.
+                try:
+                    status, i, detail = self._outbox.get(timeout=1.0)
+                except queue.Empty:
+                    self._fail(dead[0])
+            if status == "done":
+                done += 1
+                if self.progress is not None:
+                    self.progress(done, len(self.paths))
+                continue
+            self._finished.add(i)
             if status == "error":
                 errors.append(detail)
         for proc in self._procs:
@@ -169,31 +220,43 @@ class BigWigWriters:
                 "(is the disk full or the directory not writable?)"
             )
 
-    def _drain(self) -> tuple[Any, Any]:
-        try:
-            return self._outbox.get(timeout=0.5)
-        except queue.Empty:
-            return None, None
-
-    def _fail(self) -> None:
-        self.abort()
-        detail = "a bigWig writer process died"
-        while (msg := self._drain())[0] is not None:
-            if msg[0] == "error":  # not another writer's "ok"
-                detail = msg[1]
+    def _fail(self, i: int) -> None:
+        """Writer ``i`` has exited: raise what it reported, or that it died."""
+        detail = None
+        while True:
+            try:
+                status, sender, msg = self._outbox.get(timeout=0.5)
+            except queue.Empty:
                 break
-        raise OutputError(f"writing bigWig files in {self.paths[0].parent} failed: {detail}")
+            if status == "error" and sender == i:  # not another writer's "ok" or "done"
+                detail = msg
+                break
+        self.abort()
+        if detail is not None:
+            raise OutputError(f"writing bigWig files in {self.paths[0].parent} failed: {detail}")
+        code = self._procs[i].exitcode
+        how = f"killed by {signal.Signals(-code).name}" if code is not None and code < 0 else f"exit code {code}"
+        names = ", ".join(self.paths[j].name for j in self._groups[i])
+        raise WriterDiedError(
+            f"the bigWig writer process of {names} (in {self.paths[0].parent}) died without a report ({how}); "
+            "out of memory? The files it was writing are incomplete"
+        )
 
     def abort(self) -> None:
-        """Stop every writer without finishing the files."""
+        """Stop every writer without finishing the files (within seconds)."""
         for inbox in self._inboxes:
             # Messages no writer will read must not block this process's exit (the queue's feeder
             # thread is otherwise joined at exit, stuck writing into a full pipe).
             inbox.cancel_join_thread()
-        for proc in self._procs:
+        started = [p for p in self._procs if p.pid is not None]
+        for proc in started:
             if proc.is_alive():
                 proc.terminate()
-            proc.join(timeout=5)
+        for proc in started:
+            proc.join(timeout=3)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=3)
 
     def __enter__(self) -> BigWigWriters:
         return self

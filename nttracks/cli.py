@@ -174,17 +174,47 @@ def _log_to_stderr() -> None:
         logger.setLevel(logging.INFO)
 
 
+class _Stopped(BaseException):
+    """SIGINT or SIGTERM arrived: unwinds like KeyboardInterrupt (every ``finally`` and ``__exit__`` runs:
+    writer processes stopped, staging removed, lock released), past handlers that catch Exception and
+    past click's own KeyboardInterrupt handling."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _stop(signum: int, frame: Any) -> None:
+    import signal
+
+    for s in (signal.SIGINT, signal.SIGTERM):  # a second signal must not cut the clean-up short
+        signal.signal(s, signal.SIG_IGN)
+    raise _Stopped(signum)
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the app, turning library errors into a message and an exit code."""
+    """Entry point: run the app, turning library errors into a message and an exit code, and SIGINT
+    (Ctrl-C) or SIGTERM (kill, timeout, Slurm) into a clean stop: exit 130 or 143."""
+    import signal
+    import threading
+
     _log_to_stderr()
+    handled = (signal.SIGINT, signal.SIGTERM)
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        previous = {s: signal.signal(s, _stop) for s in handled}
     try:
         app(args=argv, prog_name="nttracks", standalone_mode=True)
     except NttracksError as exc:
         typer.echo(f"nttracks: error: {exc}", err=True)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        typer.echo("nttracks: interrupted; the live hub was not changed", err=True)
-        sys.exit(130)
+    except (KeyboardInterrupt, _Stopped) as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        typer.echo(f"nttracks: stopped by {signal.Signals(signum).name}; the live hub was not changed", err=True)
+        sys.exit(128 + signum)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 if __name__ == "__main__":

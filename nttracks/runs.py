@@ -5,7 +5,7 @@ takes the lock on ``--out``, has the executor score every family's shards into t
 writes each family's bigWigs from the shard outputs in genome order, builds the hub in a staging
 directory beside ``--out`` and publishes it only when complete (``hubdir.publish``: hub.txt last,
 stale files removed). On any error the staging and work directories are removed and ``--out`` is left
-untouched.
+untouched; only when a bigWig writer process died are the work directory's shard outputs kept.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import numpy as np
 import yaml
 
 from . import __version__
-from .bigwig import BigWigWriters
+from .bigwig import BigWigWriters, WriterDiedError
 from .catalog import Catalog
 from .errors import OutputError, UsageError
 from .executors import FamilyJob, LocalExecutor
@@ -93,11 +93,18 @@ def run_genome(
         executor = LocalExecutor(resolve_device(request.device))
     staging, work = sibling(out, "staging"), sibling(out, "work")
     with hub_lock(out):
+        keep_work = False
         try:
             fresh_dir(staging)
             fresh_dir(work)
             manifest = _build(run, request, executor, staging, work, progress)
             published = publish(staging, out)
+        except WriterDiedError as exc:
+            keep_work = True  # the scored shards are the costly part: never thrown away for a writer
+            raise WriterDiedError(
+                f"{exc}. Nothing was published and {out} is unchanged; the shard outputs scored so far are kept "
+                f"in {work} (the next run starts afresh and removes them)"
+            ) from exc
         except OSError as exc:
             raise OutputError(
                 f"writing the hub failed ({exc.strerror or exc}: {exc.filename or staging}); nothing was "
@@ -105,7 +112,8 @@ def run_genome(
             ) from exc
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-            shutil.rmtree(work, ignore_errors=True)
+            if not keep_work:
+                shutil.rmtree(work, ignore_errors=True)
     return RunResult(out, manifest, published)
 
 
@@ -200,18 +208,30 @@ def _run_family(
         path.parent.mkdir(parents=True, exist_ok=True)
     seam_sum, seam_bases = np.zeros(len(fam.channels)), 0
     bar = progress(fam.name, fam.bases_scored) if progress is not None else None
+    finishing: list[ProgressBar] = []
+
+    def tracks_done(done: int, total: int) -> None:  # "finishing tracks": one step per bigWig file
+        if progress is not None and not finishing:
+            finishing.append(progress(f"{fam.name}: finishing tracks", total))
+        if finishing and done:
+            finishing[0].update(1)
+
     try:
         scores = executor.run(job, genome.codes, work / fam.name, bar.update if bar is not None else None)
-        with BigWigWriters(paths, list(genome.chrom_sizes.items())) as writers:
+        written = []
+        with BigWigWriters(paths, list(genome.chrom_sizes.items()), progress=tracks_done) as writers:
             for result in scores.results:
                 shard = read_shard(result.path)
                 for start, values in shard.pieces():
                     writers.add(shard.chrom, start, values)
-                result.path.unlink()
+                written.append(result.path)
                 seam_sum, seam_bases = seam_sum + result.seam_sum, seam_bases + result.seam_bases
+        for path in written:  # kept until the bigWigs are complete: a writer that dies loses no scoring
+            path.unlink()
     finally:
-        if bar is not None:
-            bar.close()
+        for b in (bar, *finishing):
+            if b is not None:
+                b.close()
     seam = seam_sum / max(seam_bases, 1)
     return scores.digest, scores.label, {ch: float(v) for ch, v in zip(fam.channels, seam, strict=True)}
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import bbi
@@ -14,7 +17,7 @@ import numpy as np
 import pyBigWig
 import pytest
 
-from nttracks.bigwig import BigWigWriters
+from nttracks.bigwig import BigWigWriters, WriterDiedError
 from nttracks.errors import OutputError
 
 SIZES = [("chr2", 500), ("chr1", 300), ("chrM", 40)]  # genome order, not sorted
@@ -126,7 +129,7 @@ def test_writer_killed_is_reported(tmp_path: Path) -> None:
 
 FAILING_WRITER = """
 import numpy as np
-from nttracks.bigwig import BigWigWriters
+from nttracks.bigwig import BigWigWriters, WriterDiedError
 from nttracks.errors import OutputError
 
 if __name__ == "__main__":
@@ -170,3 +173,106 @@ def test_writer_failure_after_many_adds(tmp_path: Path) -> None:
     ) as writers:
         for start in range(0, 100_000, 1000):
             writers.add("chr1", start, _values(1000, 1, start))
+
+
+def test_progress_counts_finished_files(tmp_path: Path) -> None:
+    calls: list[tuple[int, int]] = []
+    paths = [tmp_path / f"t{j}.bw" for j in range(3)]
+    with BigWigWriters(paths, SIZES, processes=2, progress=lambda done, total: calls.append((done, total))) as w:
+        w.add("chr1", 0, _values(50, 3, 0))
+    assert calls == [(0, 3), (1, 3), (2, 3), (3, 3)]
+
+
+def test_writer_killed_while_finishing_names_its_files(tmp_path: Path) -> None:
+    paths = [tmp_path / f"t{j}.bw" for j in range(3)]
+    writers = BigWigWriters(paths, SIZES, processes=2)
+    writers.add("chr1", 0, _values(5, 3, 0))
+    os.kill(writers._procs[1].pid, signal.SIGKILL)  # the writer of t1.bw
+    writers._procs[1].join()
+    with pytest.raises(WriterDiedError, match=r"t1\.bw.*died without a report \(killed by SIGKILL\)") as info:
+        writers.close()
+    assert "t0.bw" not in str(info.value) and "t2.bw" not in str(info.value)
+    assert all(not proc.is_alive() for proc in writers._procs)
+
+
+def test_writers_ignore_sigint(tmp_path: Path) -> None:
+    """A Ctrl-C reaches every process of the terminal's group: the parent decides, the writers go on."""
+    paths = [tmp_path / f"t{j}.bw" for j in range(2)]
+    values = _values(100, 2, 3)
+    with BigWigWriters(paths, SIZES, processes=2) as writers:
+        writers.add("chr2", 0, values)
+        for proc in writers._procs:
+            os.kill(proc.pid, signal.SIGINT)
+        writers.add("chr1", 0, values)
+    for j, path in enumerate(paths):
+        assert np.array_equal(_read(path, "chr1", 300)[:100], values[:, j])
+
+
+ORPHANED_WRITERS = """
+import json, os, signal, sys
+import numpy as np
+from nttracks.bigwig import BigWigWriters
+
+if __name__ == "__main__":
+    writers = BigWigWriters([{a!r}, {b!r}], [("chr1", 1000)], processes=2)
+    writers.add("chr1", 0, np.zeros((10, 2), np.float32))
+    print(json.dumps([p.pid for p in writers._procs]), flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # no clean-up of any kind
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_writers_die_with_a_killed_parent(tmp_path: Path) -> None:
+    script = tmp_path / "orphans.py"
+    script.write_text(ORPHANED_WRITERS.format(a=str(tmp_path / "a.bw"), b=str(tmp_path / "b.bw")))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    pids = json.loads(done.stdout.splitlines()[0])
+
+    def running(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        try:  # a zombie waiting to be reaped has stopped running
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return True
+
+    for _ in range(200):
+        if not any(running(pid) for pid in pids):
+            break
+        time.sleep(0.05)
+    assert not any(running(pid) for pid in pids), pids
+
+
+def test_run_keeps_the_shard_outputs_when_a_writer_dies(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scored shards are the costly part of a run: a writer that dies must not throw them away."""
+    from conftest import snapshot
+
+    from nttracks.config import parse_config
+    from nttracks.planning import RunRequest
+    from nttracks.runs import run_genome
+
+    finish = BigWigWriters.close
+
+    def close_after_a_crash(self: BigWigWriters) -> None:
+        os.kill(self._procs[0].pid, signal.SIGKILL)
+        self._procs[0].join()
+        finish(self)
+
+    monkeypatch.setattr(BigWigWriters, "close", close_after_a_crash)
+    out = tmp_path / "hub"
+    (out / "hub.txt").parent.mkdir()
+    (out / "hub.txt").write_text("hub previous\n")
+    before = snapshot(out)
+    config = parse_config({"families": {"toy": {"window": 1200, "overlap": 600}}}, source="<test>")
+    work = tmp_path / ".hub.nttracks-work"
+    with pytest.raises(WriterDiedError, match=re.escape(f"kept in {work}")) as info:
+        run_genome(RunRequest(genome="demo", config=config, out=out, chroms=("chr2", "chr3")))
+    assert "killed by SIGKILL" in str(info.value) and "unchanged" in str(info.value)
+    assert any((work / "toy").iterdir())  # the shard outputs scored before the writer died
+    assert not (tmp_path / ".hub.nttracks-staging").exists()
+    assert not (tmp_path / ".hub.nttracks-lock").exists()
+    assert snapshot(out) == before
