@@ -266,6 +266,7 @@ def test_run_keeps_the_shard_outputs_when_a_writer_dies(tmp_path: Path, monkeypa
     out = tmp_path / "hub"
     (out / "hub.txt").parent.mkdir()
     (out / "hub.txt").write_text("hub previous\n")
+    (out / "manifest.json").write_text('{"nttracks_version": "0.1.0"}')  # a hub nttracks published
     before = snapshot(out)
     config = parse_config({"families": {"toy": {"window": 1200, "overlap": 600}}}, source="<test>")
     work = tmp_path / ".hub.nttracks-work"
