@@ -62,8 +62,8 @@ def test_random_segment_nt_through_the_cli(checkpoint: Path, tmp_path: Path, cap
 
 def _every_base_is_the_owning_windows_output(checkpoint: Path, config: Path, out: Path, tracks: dict) -> None:
     """With nearest stitching each base comes from the window whose centre is nearest: run the model on
-    every window here and compare it, at every base that window owns, with the bigWigs (within the 1/255
-    quantum)."""
+    every third window here, and the first and last window of every contig, and compare it, at every base
+    that window owns, with the bigWigs (within the 1/255 quantum): a third of the model's cost."""
     plan = plan_run(RunRequest(genome="demo", config=load_config(config), chroms=("chr2", "chr3")))
     tiles = plan.families[0].plan
     model = load_segment_nt(checkpoint, window=1200)
@@ -79,8 +79,11 @@ def _every_base_is_the_owning_windows_output(checkpoint: Path, config: Path, out
             f.close()
     checked = 0
     lengths = tiles.window_lengths()
+    sample = np.zeros(tiles.n_windows, dtype=bool)
+    sample[::3] = True
+    sample[np.r_[0, np.flatnonzero(np.diff(tiles.contig)), np.flatnonzero(np.diff(tiles.contig)) + 1, -1]] = True
     for length in np.unique(lengths):  # the model on its own, in plain batches of equal-length windows
-        rows = np.flatnonzero(lengths == length)
+        rows = np.flatnonzero((lengths == length) & sample)
         for batch in np.array_split(rows, max(1, len(rows) // 32)):
             chroms = [tiles.chroms[tiles.chrom[r]] for r in batch]
             pairs = zip(chroms, batch, strict=True)
@@ -93,7 +96,8 @@ def _every_base_is_the_owning_windows_output(checkpoint: Path, config: Path, out
                     stored[chrom][lo:hi], own[lo - start : hi - start], atol=0.5 / 255 + 1e-6, rtol=0
                 )
                 checked += hi - lo
-    assert checked == plan.families[0].bases_scored
+    own = tiles.keep_end - tiles.keep_start
+    assert checked == int(own[sample].sum()) and checked > plan.families[0].bases_scored / 3
 
 
 @pytest.mark.parametrize("name", sorted(n for n in REGISTRY if n != "demo"))
