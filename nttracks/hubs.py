@@ -24,7 +24,7 @@ import os
 import posixpath
 import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -178,9 +178,16 @@ def _check_base_url(base_url: str) -> None:
 
 
 def _family_tracks(spec: HubSpec, fam: FamilyStyle) -> list[tuple[TrackStyle, BigWigTrack]]:
-    """The spec's tracks of ``fam``, in catalog order."""
+    """The spec's tracks of ``fam``: the listed ones in catalog order, then those styled by the family's
+    track template in spec order (their priorities counting up from the template's)."""
     by_channel = {t.channel: t for t in spec.tracks if t.family == fam.family}
-    return [(style, by_channel[style.channel]) for style in fam.tracks if style.channel in by_channel]
+    listed = [(style, by_channel.pop(style.channel)) for style in fam.tracks if style.channel in by_channel]
+    derived = []
+    for track in by_channel.values():
+        style = fam.style(track.channel)
+        if style is not None:
+            derived.append((replace(style, priority=style.priority + len(derived)), track))
+    return listed + derived
 
 
 def _plan(spec: HubSpec, catalog: Catalog, directory: Path) -> list[tuple[FamilyStyle, list]]:
