@@ -259,7 +259,12 @@ class LMHead(nn.Module):
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.layer_norm(F.gelu(self.dense(x)))) + self.bias
+        return self.decoder(self.features(x)) + self.bias
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """What the decoder reads: LN(GELU(dense(x))), (..., hidden). ``decoder(features) + bias`` are the
+        logits; a caller that wants some tokens' logits only (the 6-mers) applies those rows alone."""
+        return self.layer_norm(F.gelu(self.dense(x)))
 
 
 class NTForMaskedLM(nn.Module):
