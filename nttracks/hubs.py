@@ -72,13 +72,18 @@ class BigWigTrack:
 
 @dataclass(frozen=True)
 class FamilyRun:
-    """Provenance of one family's tracks, shown on its description pages."""
+    """Provenance of one family's tracks, shown on its description pages.
+
+    summary_html: the family's summary of its finished tracks (``Family.summarize``), an HTML fragment shown
+    on each of its pages after the description; files it refers to are written by the caller beside them.
+    """
 
     family: str
     model: str
     checkpoint_digest: str
     config_yaml: str
     seam_qc: dict[str, float]
+    summary_html: str = ""
 
 
 @dataclass(frozen=True)
@@ -357,7 +362,7 @@ def _page(fam: FamilyStyle, fields: dict[str, str], run: FamilyRun, spec: HubSpe
     rows = [("Model", run.model), ("Checkpoint digest", run.checkpoint_digest), ("Genome", spec.genome),
             ("Created", spec.created), ("Code version", spec.code_version)]
     prov = "".join(f"<tr><td>{k}</td><td><code>{html.escape(v)}</code></td></tr>\n" for k, v in rows)
-    return (f"<h1>{html.escape(fields['track_long_label'])}</h1>\n{body}{extra}"
+    return (f"<h1>{html.escape(fields['track_long_label'])}</h1>\n{body}{extra}{run.summary_html}"
             f"<h2>Provenance</h2>\n<table>\n{prov}</table>\n"
             f"<h3>Seam QC (disagreement between overlapping windows)</h3>\n{qc}"
             f"<h3>Configuration</h3>\n<pre>{html.escape(run.config_yaml)}</pre>\n")
