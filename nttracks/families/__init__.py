@@ -36,7 +36,7 @@ from ..errors import ConfigError, ModelError
 STITCH_MODES = ("taper", "nearest", "mean")
 PRECISIONS = ("auto", "fp32", "bf16")
 # modules of nttracks.families, imported on first use of the registry
-BUILTIN = ("toy", "elements")
+BUILTIN = ("toy", "elements", "sensitivity", "attention")
 
 
 @dataclass(frozen=True)
