@@ -353,3 +353,24 @@ def test_the_hg38_dry_run_prints_the_cost_of_both_masked_lm_families(capsys: pyt
         assert "windows of 5,994 bp" in lines[at] and f"{tracks} bigWig tracks" in lines[at]
         assert " FLOP: about " in lines[at + 2], lines[at : at + 3]
     assert "checkpoint InstaDeepAI/nucleotide-transformer-v2-500m-multi-species is not here yet" in out
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu(checkpoint: Path) -> None:
+    from nttracks.models.attention import AttentionTracks
+    from nttracks.models.loading import load_nt_backbone
+
+    codes = windows(4, 1200, seed=9)
+    geometry = Geometry(1200, 6, 6, 6)
+    with torch.inference_mode():
+        cpu = MaskedLMTracks(load_nt(checkpoint), geometry, masking="every_k", k=3)(codes)
+        fp32 = MaskedLMTracks(load_nt(checkpoint, device="cuda"), geometry, masking="every_k", k=3)(codes.cuda())
+        unmasked = MaskedLMTracks(load_nt(checkpoint), geometry)(codes)
+        bf16 = MaskedLMTracks(load_nt(checkpoint, device="cuda", dtype=torch.bfloat16), geometry)(codes.cuda())
+        pairs = ((0, 1), (1, 3))
+        attention_cpu = AttentionTracks(load_nt_backbone(checkpoint), geometry, pairs)(codes)
+        attention_gpu = AttentionTracks(load_nt_backbone(checkpoint, device="cuda"), geometry, pairs)(codes.cuda())
+    assert_scores_close(fp32.cpu().numpy(), cpu.numpy())
+    assert torch.isfinite(bf16).all() and (bf16[..., 2].cpu() - unmasked[..., 2]).abs().max() < 0.05  # p(ref)
+    torch.testing.assert_close(attention_gpu.cpu(), attention_cpu, atol=1e-6, rtol=1e-4)
