@@ -350,7 +350,7 @@ def test_the_hg38_dry_run_prints_the_cost_of_both_masked_lm_families(capsys: pyt
     lines = out.splitlines()
     for family, tracks in (("sensitivity", 5), ("attention", 3)):
         at = next(i for i, line in enumerate(lines) if line.startswith(f"{family}: "))
-        assert "windows of 5,994 bp" in lines[at] and f"{tracks} bigWig tracks" in lines[at]
+        assert "windows of 12,282 bp" in lines[at] and f"{tracks} bigWig tracks" in lines[at]
         assert " FLOP: about " in lines[at + 2], lines[at : at + 3]
     assert "checkpoint InstaDeepAI/nucleotide-transformer-v2-500m-multi-species is not here yet" in out
 
