@@ -90,6 +90,10 @@ def test_marginals_agree_with_per_base_probabilities_and_survive_extreme_logits(
     assert all(torch.isfinite(v).all() for v in scores.values())
     assert (scores["constraint"] > 100).all() and scores["ref_prob"].eq(1).all()
     assert scores["entropy"].abs().max() < 1e-6
+    # the true 6-mer 200 nats below the most likely one: a perplexity of e^200 is stored as e^80, never inf
+    true = torch.tensor([[kmer_letters().index("ACGTAA")]])
+    perplexity = token_scores(sharp, true, position_log_marginals(sharp)[1])["perplexity"]
+    assert perplexity.item() == pytest.approx(math.exp(80), rel=1e-5)
 
 
 # ----------------------------------------------------------------------------- the model, by a float64 reference

@@ -18,7 +18,7 @@ and per token, the same value on each of its six bases:
 
 - ``recon_accuracy`` = 1 when the most likely 6-mer is the window's own (ties count as reconstructed), else 0;
 - ``perplexity``     = exp(-ln p(true 6-mer)) = 1 / p(true 6-mer)      1 (certain and right); 4,096 for
-                       uniform guessing; more where the true 6-mer gets less than uniform mass.
+                       uniform guessing; more where the true 6-mer gets less than uniform mass (at most e^80).
 
 Masking: ``none`` runs one unmasked pass per window; ``every_k`` runs k passes, pass j replacing DNA tokens
 j, j + k, j + 2k, ... with ``<mask>``, and takes each token's distribution from the pass that masked it, so
@@ -43,6 +43,7 @@ from .tokenizer import KMER, NUM_KMERS, V2, kmer_base_matrix, tokenize_acgt
 CHANNELS = ("constraint", "entropy", "ref_prob", "recon_accuracy", "perplexity")
 MASKINGS = ("none", "every_k")
 _LN2 = math.log(2.0)
+MAX_LOG_PERPLEXITY = 80.0  # a perplexity above e^80 (p(true) < 2e-35) is stored as e^80: float32 overflows at e^88
 
 
 def check_window_fits(geometry: Geometry, config: NTConfig) -> None:
@@ -124,7 +125,7 @@ def token_scores(kmer_logits: torch.Tensor, true_kmer: torch.Tensor, log_z: torc
     true = kmer_logits.gather(-1, true_kmer.unsqueeze(-1)).squeeze(-1)
     return {
         "recon_accuracy": (true >= kmer_logits.amax(dim=-1)).float(),
-        "perplexity": (log_z - true).exp(),
+        "perplexity": (log_z - true).clamp(max=MAX_LOG_PERPLEXITY).exp(),
     }
 
 
