@@ -1,6 +1,6 @@
 """Track families as plug-ins: everything a family is, declared in its own module.
 
-A family (``toy``, ``elements``; later ``sensitivity``, ``attention``, ``enhancer``) is a ``Family``
+A family (``toy``, ``elements``, ``sensitivity``, ``attention``; later ``enhancer``) is a ``Family``
 subclass in ``nttracks/families/<name>.py`` that says, in one place:
 
 - ``settings``: its frozen settings dataclass, i.e. the keys it accepts under ``families.<name>`` in a
