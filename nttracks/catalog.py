@@ -51,10 +51,48 @@ class TrackStyle:
 
 
 @dataclass(frozen=True)
+class TrackTemplate:
+    """The style of channels that depend on a family's settings (e.g. attention heads ``L3H7``).
+
+    ``pattern`` is a regular expression a channel must match in full; ``entry`` holds the track keys, whose
+    text keys (suffix and labels) are ``string.Template`` texts over ``$channel`` and the pattern's named
+    groups. ``where`` names the entry in the catalog file, for errors.
+    """
+
+    family: str
+    pattern: str
+    entry: dict[str, Any]
+    path: Path
+    where: str
+
+    def derive(self, channel: str) -> TrackStyle | None:
+        """The style of ``channel``, or None when it does not match the pattern."""
+        match = re.fullmatch(self.pattern, channel)
+        if match is None:
+            return None
+        fields = {"channel": channel, **{k: v for k, v in match.groupdict().items() if v is not None}}
+        return self._style(channel, fields)
+
+    def _style(self, channel: str, fields: dict[str, str]) -> TrackStyle:
+        err = _Complainer(self.path)
+        t = dict(self.entry)
+        for key in _TEMPLATE_TEXT_KEYS:
+            try:
+                t[key] = string.Template(err.text(t[key], f"{self.where}.{key}", 200)).substitute(fields)
+            except (KeyError, ValueError) as e:
+                err.fail(f"{self.where}.{key}", f"unknown or malformed placeholder {e}; known: "
+                         f"{', '.join('$' + k for k in fields)}")
+        t["channel"] = channel
+        return _track_style(self.family, t, self.where, err)
+
+
+@dataclass(frozen=True)
 class FamilyStyle:
     """A track family: its container stanza and its tracks in display order.
 
     ``html`` is the template's file name in the catalog folder; ``html_template`` its text.
+    ``template``: the style of channels not listed in ``tracks`` (those that depend on the family's
+    settings), or None when every channel is listed.
     """
 
     family: str
@@ -67,6 +105,14 @@ class FamilyStyle:
     visibility: str = "full"
     priority: float = 0.0
     html_template: str = ""
+    template: TrackTemplate | None = None
+
+    def style(self, channel: str) -> TrackStyle | None:
+        """The listed track of ``channel``, else its style derived from the template; None when neither."""
+        for t in self.tracks:
+            if t.channel == channel:
+                return t
+        return self.template.derive(channel) if self.template is not None else None
 
 
 @dataclass(frozen=True)
@@ -84,19 +130,24 @@ class Catalog:
 
     def track(self, family: str, channel: str) -> TrackStyle:
         fam = self.family(family)
-        for t in fam.tracks:
-            if t.channel == channel:
-                return t
+        style = fam.style(channel)
+        if style is not None:
+            return style
         known = ", ".join(t.channel for t in fam.tracks)
+        if fam.template is not None:
+            known = f"{known}, and " if known else ""
+            known += f"channels matching {fam.template.pattern}"
         raise ConfigError(
             f"unknown channel {channel!r} of family {family!r} (catalog {self.path} has: {known})")
 
 
 _FAMILY_KEYS = {"short_label", "long_label", "container", "html", "group", "visibility", "priority",
-                "defaults", "tracks"}
+                "defaults", "tracks", "track_template"}
 _TRACK_KEYS = {"channel", "suffix", "short_label", "long_label", "color", "view_limits", "autoscale",
                "quantum", "height", "visibility", "priority"}
-_DEFAULTABLE = _TRACK_KEYS - {"channel", "suffix", "short_label", "long_label"}
+_TEMPLATE_TEXT_KEYS = ("suffix", "short_label", "long_label")
+_DEFAULTABLE = _TRACK_KEYS - {"channel", *_TEMPLATE_TEXT_KEYS}
+_TEMPLATE_KEYS = (_TRACK_KEYS - {"channel"}) | {"channel_pattern"}
 
 
 def load_catalog(path: Path | None = None) -> Catalog:
@@ -138,8 +189,8 @@ def load_catalog(path: Path | None = None) -> Catalog:
     for fam_name, fam in entries.items():
         where = f"families.{fam_name}"
         err.name(fam_name, where)
-        fam = err.mapping(fam, where, required=_FAMILY_KEYS - {"defaults", "group", "visibility", "priority"},
-                          allowed=_FAMILY_KEYS)
+        fam = err.mapping(fam, where, allowed=_FAMILY_KEYS,
+                          required=_FAMILY_KEYS - {"defaults", "group", "visibility", "priority", "track_template"})
         container = fam["container"]
         if container not in CONTAINERS:
             err.fail(f"{where}.container", f"{container!r} is not one of {', '.join(CONTAINERS)}")
@@ -147,7 +198,7 @@ def load_catalog(path: Path | None = None) -> Catalog:
         if group not in group_names:
             err.fail(f"{where}.group", f"{group!r} is not a group listed under 'groups'")
         template_name = err.text(fam["html"], f"{where}.html", 200)
-        template = _check_template(
+        page = _check_template(
             templates[fam_name] if fam_name in templates else _read(path.parent / template_name, err, f"{where}.html"),
             template_name, err, f"{where}.html")
         defaults = err.mapping(fam.get("defaults", {}), f"{where}.defaults", allowed=_DEFAULTABLE)
@@ -159,9 +210,12 @@ def load_catalog(path: Path | None = None) -> Catalog:
             if missing:
                 err.fail(tw, f"missing key(s) {', '.join(missing)} (set them on the track or in defaults)")
             tracks.append(_track_style(fam_name, t, tw, err))
-        if not tracks:
-            err.fail(f"{where}.tracks", "a family needs at least one track")
-        if container == "multiWig" and len(tracks) < 2:
+        template = None
+        if "track_template" in fam:
+            template = _track_template(fam_name, fam["track_template"], defaults, f"{where}.track_template", err)
+        if not tracks and template is None:
+            err.fail(f"{where}.tracks", "a family needs at least one track (or a track_template)")
+        if container == "multiWig" and len(tracks) < 2 and template is None:
             err.fail(f"{where}.container", "a multiWig needs at least two tracks; use composite or none")
         for t in [*tracks, None]:
             name = t.name if t else fam_name
@@ -178,7 +232,7 @@ def load_catalog(path: Path | None = None) -> Catalog:
             container=container, html=template_name, tracks=tuple(tracks), group=group,
             visibility=err.choice(fam.get("visibility", "full"), f"{where}.visibility", VISIBILITIES),
             priority=err.number(fam.get("priority", len(families) + 1), f"{where}.priority"),
-            html_template=template,
+            html_template=page, template=template,
         ))
     if not families:
         err.fail("families", "the catalog lists no track family")
@@ -214,6 +268,23 @@ def _track_style(family: str, t: dict[str, Any], where: str, err: _Complainer) -
         priority=err.number(t["priority"], f"{where}.priority"),
         autoscale=t["autoscale"], height=(height[0], height[1], height[2]),
     )
+
+
+def _track_template(family: str, raw: Any, defaults: dict[str, Any], where: str, err: _Complainer) -> TrackTemplate:
+    """Check a family's ``track_template``: its pattern compiles, and a channel that matches it gets a valid
+    style (checked on a stand-in channel, every placeholder ``0``)."""
+    entry = {**defaults, **err.mapping(raw, where, allowed=_TEMPLATE_KEYS)}
+    missing = sorted(_TEMPLATE_KEYS - entry.keys())
+    if missing:
+        err.fail(where, f"missing key(s) {', '.join(missing)} (set them on the template or in defaults)")
+    pattern = err.text(entry.pop("channel_pattern"), f"{where}.channel_pattern", 200)
+    try:
+        groups = re.compile(pattern).groupindex
+    except re.error as e:
+        err.fail(f"{where}.channel_pattern", f"{pattern!r} is not a regular expression: {e}")
+    template = TrackTemplate(family, pattern, entry, err.path, where)
+    template._style("x", {"channel": "x", **dict.fromkeys(groups, "0")})
+    return template
 
 
 def _read(path: Path, err: _Complainer, where: str) -> str:

@@ -61,6 +61,13 @@ def genome_cmd(
     exclude: Annotated[
         Path | None, typer.Option(help="BED file: never score these intervals (e.g. a blacklist).")
     ] = None,
+    annotation: Annotated[
+        Path | None,
+        typer.Option(
+            help="BED of element classes (chrom, start, end, class): the masked-LM families' pages summarize "
+            "their tracks per class (sets their 'annotation' setting)."
+        ),
+    ] = None,
     device: Annotated[str, typer.Option(help="auto (GPU when present), cpu, cuda or cuda:N.")] = "auto",
     base_url: Annotated[
         str | None,
@@ -87,7 +94,7 @@ def genome_cmd(
 
     Example: nttracks genome demo --out hub/   (the bundled demo genome; offline, CPU, under a minute)
     """
-    from .config import config_for_genome, load_config
+    from .config import config_for_genome, load_config, with_annotation
     from .planning import RunRequest, plan_run
     from .runs import check_out, run_genome
 
@@ -99,6 +106,8 @@ def genome_cmd(
         check_out(out, force=force)
     genome: str | Path = name if name is not None else fasta  # type: ignore[assignment]
     cfg = load_config(config if config is not None else config_for_genome(name or "default"))
+    if annotation is not None:
+        cfg = with_annotation(cfg, annotation)
     request = RunRequest(
         genome=genome,
         config=cfg,

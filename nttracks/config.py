@@ -17,7 +17,7 @@ from typing import Any, Union, get_args, get_origin, get_type_hints
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, UsageError
 from .families import WindowSettings, check_window_settings, registered
 from .resources import resource_dir
 
@@ -99,6 +99,31 @@ def parse_config(data: Any, *, source: str = "<config>") -> Config:
     return Config(families=types.MappingProxyType(families), hub=hub, source=source)
 
 
+def with_annotation(config: Config, annotation: Path | str) -> Config:
+    """``config`` with every family that summarizes its tracks over an annotation (whose settings have an
+    ``annotation`` key) reading the BED ``annotation`` (``--annotation``). UsageError when the file is missing
+    or no configured family has such a key."""
+    path = Path(annotation).expanduser()
+    if not path.is_file():
+        raise UsageError(f"--annotation {annotation}: no such file; give a BED of element classes")
+    takes = {name for name, s in config.families.items() if "annotation" in _field_names(s)}
+    if not takes:
+        takers = [n for n, f in registered().items() if "annotation" in _field_names(f.settings)]
+        raise UsageError(
+            f"--annotation {annotation}: none of the configured families ({', '.join(config.families)}) summarizes "
+            f"its tracks over an annotation; {', '.join(takers)} do"
+        )
+    families = {
+        name: dataclasses.replace(s, annotation=str(path.resolve())) if name in takes else s
+        for name, s in config.families.items()
+    }
+    return dataclasses.replace(config, families=types.MappingProxyType(families))
+
+
+def _field_names(settings: Any) -> set[str]:
+    return {f.name for f in fields(settings)}
+
+
 def config_for_genome(name: str) -> Path:
     """The ready config of a registered genome (``configs/<name>.yaml``), else ``configs/default.yaml``."""
     configs = resource_dir("configs")
@@ -137,6 +162,9 @@ def _check_type(value: Any, hint: Any, where: str, source: str) -> Any:
     for typ in allowed:
         if typ is type(None) and value is None:
             return None
+        if get_origin(typ) is tuple and isinstance(value, list):  # tuple[X, ...]: a YAML list of X
+            item = get_args(typ)[0]
+            return tuple(_check_type(v, item, f"{where}[{i}]", source) for i, v in enumerate(value))
         # bool is an int in Python; a config "window: true" is a mistake, not 1.
         if typ is int and isinstance(value, int) and not isinstance(value, bool):
             return value
@@ -146,8 +174,16 @@ def _check_type(value: Any, hint: Any, where: str, source: str) -> Any:
             return value
         if typ is float and isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
-    names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
+    names = " or ".join(_type_name(t) for t in allowed)
     raise ConfigError(f"{source}: {where}: expected {names}, got {value!r} ({type(value).__name__})")
+
+
+def _type_name(typ: Any) -> str:
+    if typ is type(None):
+        return "null"
+    if get_origin(typ) is tuple:
+        return f"a list of {_type_name(get_args(typ)[0])}"
+    return typ.__name__
 
 
 def _check_hub(hub: HubConfig, source: str) -> None:

@@ -24,7 +24,7 @@ import os
 import posixpath
 import re
 import string
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -72,13 +72,18 @@ class BigWigTrack:
 
 @dataclass(frozen=True)
 class FamilyRun:
-    """Provenance of one family's tracks, shown on its description pages."""
+    """Provenance of one family's tracks, shown on its description pages.
+
+    summary_html: the family's summary of its finished tracks (``Family.summarize``), an HTML fragment shown
+    on each of its pages after the description; files it refers to are written by the caller beside them.
+    """
 
     family: str
     model: str
     checkpoint_digest: str
     config_yaml: str
     seam_qc: dict[str, float]
+    summary_html: str = ""
 
 
 @dataclass(frozen=True)
@@ -178,9 +183,16 @@ def _check_base_url(base_url: str) -> None:
 
 
 def _family_tracks(spec: HubSpec, fam: FamilyStyle) -> list[tuple[TrackStyle, BigWigTrack]]:
-    """The spec's tracks of ``fam``, in catalog order."""
+    """The spec's tracks of ``fam``: the listed ones in catalog order, then those styled by the family's
+    track template in spec order (their priorities counting up from the template's)."""
     by_channel = {t.channel: t for t in spec.tracks if t.family == fam.family}
-    return [(style, by_channel[style.channel]) for style in fam.tracks if style.channel in by_channel]
+    listed = [(style, by_channel.pop(style.channel)) for style in fam.tracks if style.channel in by_channel]
+    derived = []
+    for track in by_channel.values():
+        style = fam.style(track.channel)
+        if style is not None:
+            derived.append((replace(style, priority=style.priority + len(derived)), track))
+    return listed + derived
 
 
 def _plan(spec: HubSpec, catalog: Catalog, directory: Path) -> list[tuple[FamilyStyle, list]]:
@@ -350,7 +362,7 @@ def _page(fam: FamilyStyle, fields: dict[str, str], run: FamilyRun, spec: HubSpe
     rows = [("Model", run.model), ("Checkpoint digest", run.checkpoint_digest), ("Genome", spec.genome),
             ("Created", spec.created), ("Code version", spec.code_version)]
     prov = "".join(f"<tr><td>{k}</td><td><code>{html.escape(v)}</code></td></tr>\n" for k, v in rows)
-    return (f"<h1>{html.escape(fields['track_long_label'])}</h1>\n{body}{extra}"
+    return (f"<h1>{html.escape(fields['track_long_label'])}</h1>\n{body}{extra}{run.summary_html}"
             f"<h2>Provenance</h2>\n<table>\n{prov}</table>\n"
             f"<h3>Seam QC (disagreement between overlapping windows)</h3>\n{qc}"
             f"<h3>Configuration</h3>\n<pre>{html.escape(run.config_yaml)}</pre>\n")

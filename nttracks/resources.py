@@ -15,10 +15,19 @@ import os
 from pathlib import Path
 
 CACHE_ENV = "NTTRACKS_CACHE"
+DATA_ROOT_ENV = "NTTRACKS_DATA_ROOT"
 
 
 def resource_dir(name: str) -> Path:
-    """Directory of package data ``name`` ("trackhubs", "configs" or "data")."""
+    """Directory of package data ``name`` ("trackhubs", "configs" or "data").
+
+    ``$NTTRACKS_DATA_ROOT`` when set names a source checkout whose folders win (``trackhubs/``,
+    ``configs/``, ``nttracks/data``): for working on one checkout's catalog and configs while the
+    installed package is another checkout's.
+    """
+    root = os.environ.get(DATA_ROOT_ENV)
+    if root:
+        return Path(root).expanduser() / ("nttracks" if name == "data" else "") / name
     try:
         return Path(str(importlib.resources.files(f"nttracks.{name}")))
     except ModuleNotFoundError:

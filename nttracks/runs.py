@@ -29,6 +29,7 @@ from .bigwig import BigWigWriters, WriterDiedError
 from .catalog import Catalog
 from .errors import OutputError, UsageError
 from .executors import FamilyJob, LocalExecutor
+from .families import Summary
 from .genome import Genome
 from .hubdir import MANIFEST, fresh_dir, hub_lock, publish, sibling, written_by_nttracks
 from .hubs import AssemblySpec, BigWigTrack, FamilyRun, HubSpec, load_catalog, validate_hub, write_hub
@@ -133,8 +134,10 @@ def _build(
         t0 = time.perf_counter()
         rel = [f"{hub_genome}/bw/{catalog.track(fam.name, ch).name}.bw" for ch in fam.channels]
         digest, label, seam_qc = _run_family(fam, catalog, genome, executor, staging, rel, work, progress)
+        summary = _summarize(fam, staging, rel, hub_genome)
         description = fam.family.describe(fam.settings, fam.geometry, fam.plan.overlap)
-        family_runs.append(FamilyRun(fam.name, label, digest, yaml.safe_dump(description, sort_keys=False), seam_qc))
+        family_runs.append(FamilyRun(fam.name, label, digest, yaml.safe_dump(description, sort_keys=False), seam_qc,
+                                     summary.html if summary is not None else ""))
         tracks += [BigWigTrack(fam.name, ch, r) for ch, r in zip(fam.channels, rel, strict=True)]
         manifest_families[fam.name] = {
             "model": label,
@@ -151,6 +154,8 @@ def _build(
             "seam_qc": seam_qc,
             "tracks": dict(zip(fam.channels, rel, strict=True)),
         }
+        if summary is not None:
+            manifest_families[fam.name]["summary"] = dict(summary.data)
     assembly = _write_assembly(genome, hub_genome, staging) if genome.ucsc_name is None else None
     spec = HubSpec(
         hub_name=request.config.hub.name,
@@ -234,6 +239,19 @@ def _run_family(
                 b.close()
     seam = seam_sum / max(seam_bases, 1)
     return scores.digest, scores.label, {ch: float(v) for ch, v in zip(fam.channels, seam, strict=True)}
+
+
+def _summarize(fam: FamilyPlan, staging: Path, rel: list[str], hub_genome: str) -> Summary | None:
+    """The family's summary of its finished bigWigs (``Family.summarize``); the files it shows (a picture)
+    are written beside the family's pages."""
+    summary = fam.family.summarize(fam.settings, {ch: staging / r for ch, r in zip(fam.channels, rel, strict=True)})
+    if summary is None:
+        return None
+    for name, data in summary.files.items():
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
+            raise OutputError(f"the {fam.name} family's summary names a file {name!r} that is not a plain file name")
+        (staging / hub_genome / name).write_bytes(data)
+    return summary
 
 
 def _write_assembly(genome: Genome, hub_genome: str, staging: Path) -> AssemblySpec:

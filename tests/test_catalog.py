@@ -21,12 +21,13 @@ ELEMENTS = ["protein_coding_gene", "lncRNA", "exon", "intron", "splice_donor", "
 
 def test_catalog_covers_the_design_families_and_obeys_the_name_and_label_rules() -> None:
     cat = load_catalog()
-    assert [f.family for f in cat.families] == ["elements", "enhancer", "sensitivity", "toy"]
+    assert [f.family for f in cat.families] == ["elements", "enhancer", "sensitivity", "toy", "attention"]
     assert [t.channel for t in cat.family("elements").tracks] == ELEMENTS
     toy = ["A", "C", "G", "T", "gc6", "gc_context", "token_gc", "window_gc"]
     assert [t.channel for t in cat.family("toy").tracks] == toy
     assert {f.family: f.container for f in cat.families} == {
-        "elements": "composite", "enhancer": "multiWig", "sensitivity": "none", "toy": "composite"}
+        "elements": "composite", "enhancer": "multiWig", "sensitivity": "none", "toy": "composite",
+        "attention": "composite"}
     names = [f.family for f in cat.families] + [t.name for f in cat.families for t in f.tracks]
     assert len(set(names)) == len(names)
     for fam in cat.families:
@@ -104,3 +105,53 @@ def test_catalog_that_is_not_yaml_or_missing(tmp_path: Path) -> None:
         load_catalog(tmp_path / "catalog.yaml")
     with pytest.raises(ConfigError, match="cannot read"):
         load_catalog(tmp_path / "absent.yaml")
+
+
+# ----------------------------------------------------------------------------- settings-dependent channels
+
+HEADS_TEMPLATE = {
+    "channel_pattern": "L(?P<layer>[0-9]+)H(?P<head>[0-9]+)", "suffix": "$channel",
+    "short_label": "Heads L${layer}H$head", "long_label": "Test heads: layer $layer, head $head ($channel)",
+    "color": "10,20,30", "priority": 1,
+}
+
+
+def _with_heads(raw: dict, **template: object) -> None:
+    raw["families"]["heads"] = {
+        "short_label": "Heads", "long_label": "Test family whose channels depend on its settings",
+        "container": "composite", "html": "toy.html",
+        "defaults": {"view_limits": [0, 1], "autoscale": True, "quantum": 1000, "height": [32, 16, 8],
+                     "visibility": "full"},
+        "tracks": [], "track_template": {**HEADS_TEMPLATE, **template},
+    }
+
+
+def test_a_track_template_styles_channels_that_depend_on_settings(tmp_path: Path) -> None:
+    cat = load_catalog(_broken_catalog(tmp_path, _with_heads))
+    style = cat.track("heads", "L12H3")
+    assert style.name == "heads_L12H3" and style.channel == "L12H3"
+    assert style.short_label == "Heads L12H3" and style.long_label == "Test heads: layer 12, head 3 (L12H3)"
+    assert style.color == (10, 20, 30) and style.quantum == pytest.approx(1e-3) and style.autoscale
+    assert cat.family("heads").tracks == ()
+    with pytest.raises(ConfigError, match=r"channel 'L1'.*channels matching L\(\?P<layer>"):
+        cat.track("heads", "L1")
+    with pytest.raises(ConfigError, match=r"channel 'U'.*A, C, G, T, gc6"):  # families without a template
+        cat.track("toy", "U")
+
+
+@pytest.mark.parametrize(("template", "message"), [
+    ({"channel_pattern": "L(?P<layer>[0-9]+"}, r"track_template\.channel_pattern.*not a regular expression"),
+    ({"short_label": "Heads $author"}, r"track_template\.short_label.*author"),
+    ({"color": "blue"}, r"track_template\.color"),
+    ({"colour": "1,2,3"}, r"track_template: unknown key\(s\) colour"),
+    ({"suffix": "$channel.x"}, r"track_template\.suffix"),
+])
+def test_track_template_errors_name_the_key(tmp_path: Path, template: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_catalog(_broken_catalog(tmp_path, lambda r: _with_heads(r, **template)))
+
+
+def test_a_derived_label_too_long_is_an_error_naming_the_template(tmp_path: Path) -> None:
+    cat = load_catalog(_broken_catalog(tmp_path, _with_heads))
+    with pytest.raises(ConfigError, match=r"families\.heads\.track_template\.short_label.*at most 17"):
+        cat.track("heads", "L12345678H90")  # 18 characters

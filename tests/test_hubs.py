@@ -90,7 +90,7 @@ def make_hub(directory: Path, families: dict[str, list[str]], *, genome: str = "
     return spec, write_hub(spec, directory, base_url=base_url)
 
 
-ALL = {"elements": ELEMENTS, "enhancer": ["developmental", "housekeeping"], "sensitivity": ["sensitivity"],
+ALL = {"elements": ELEMENTS, "enhancer": ["developmental", "housekeeping"], "sensitivity": ["constraint"],
        "toy": ["A", "C", "G", "T", "gc6"]}
 
 
@@ -133,7 +133,8 @@ def test_assembly_hub_is_written_whole_and_validates_clean(tmp_path: Path) -> No
                    "autoScale": "off", "viewLimits": "0:1", "maxHeightPixels": "48:24:8",
                    "visibility": "full", "priority": "5", "html": "toy_gc6.html"}
     assert tdb["enhancer_developmental"]["parent"] == "enhancer"
-    assert "parent" not in tdb["sensitivity_mlm"] and tdb["sensitivity_mlm"]["group"] == "nt_predictions"
+    constraint = tdb["sensitivity_constraint"]
+    assert "parent" not in constraint and constraint["group"] == "nt_predictions"
     assert tdb["toy"]["group"] == "nt_predictions" and "group" not in tdb["toy_gc6"]
 
     for name, stanza in tdb.items():  # a page for every stanza, with the provenance on it
@@ -145,13 +146,13 @@ def test_assembly_hub_is_written_whole_and_validates_clean(tmp_path: Path) -> No
         assert "$" not in page
     assert "Toy GC 6-mer" in (tmp_path / "demo/toy.html").read_text()  # the container lists its subtracks
     overview = (tmp_path / "hub.html").read_text()
-    assert 'href="demo/elements.html"' in overview and 'href="demo/sensitivity_mlm.html"' in overview
+    assert 'href="demo/elements.html"' in overview and 'href="demo/sensitivity_constraint.html"' in overview
     assert "hubUrl=https://example.org/hubs/demo/hub.txt" in overview
     assert "does not host the demo assembly" in overview
 
 
 def test_pages_name_the_code_version_once_and_say_how_to_serve_the_hub(tmp_path: Path) -> None:
-    make_hub(tmp_path, {"toy": ["A", "gc6"], "sensitivity": ["sensitivity"]})
+    make_hub(tmp_path, {"toy": ["A", "gc6"], "sensitivity": ["constraint"]})
     pages = [tmp_path / "hub.html", *sorted((tmp_path / "demo").glob("*.html"))]
     pages.remove(tmp_path / "demo/description.html")  # the assembly's page carries no provenance
     for page in pages:

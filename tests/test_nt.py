@@ -219,3 +219,42 @@ def test_benchmark_runs(monkeypatch, capsys):
     runpy.run_path(str(script), run_name="__main__")
     out = capsys.readouterr().out
     assert "nttracks" in out and "transformers" in out and "ratio" in out
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+@pytest.mark.parametrize("with_n", [False, True], ids=["clean", "padded"])
+def test_explicit_attention_path_reproduces_the_fused_one(version, with_n):
+    from nttracks.models.nt import attention_maps
+
+    model = NTForMaskedLM(tiny_nt_config(version, hidden=32, layers=3, heads=4))
+    init_weights(model, torch.Generator().manual_seed(5))
+    model.eval()
+    tokens = tokenize(windows(with_n), V2 if version == "v2" else V1)
+    with torch.no_grad():
+        fused = model.backbone(tokens.ids, tokens.pad_mask)
+        maps = attention_maps(model.backbone, tokens.ids, pad_mask=tokens.pad_mask)
+        first = attention_maps(model.backbone, tokens.ids, layers=(0,), pad_mask=tokens.pad_mask)
+    keep = tokens.ids.ne(1)
+    assert fused.abs().max() > 0.5
+    torch.testing.assert_close(maps.hidden[keep], fused[keep], atol=1e-5, rtol=0)
+    assert sorted(maps.probs) == [0, 1, 2]
+    queries = tokens.ids.shape[1]
+    for probs in maps.probs.values():
+        assert probs.shape == (3, 4, queries, queries) and probs.dtype == torch.float32
+        # every query's weights sum to 1, so a head's attention mass over the window's keys is the query count
+        torch.testing.assert_close(probs.sum(dim=(-1, -2)), torch.full((3, 4), float(queries)), atol=1e-4, rtol=0)
+        if with_n:
+            assert (probs[~keep[:, None, None, :].expand_as(probs)] == 0).all()  # no weight on <pad> keys
+    # asked for layer 0 only: the blocks after it are not run
+    assert list(first.probs) == [0]
+    torch.testing.assert_close(first.probs[0], maps.probs[0], atol=0, rtol=0)
+    expected = model.backbone.hidden_states(tokens.ids, 1, tokens.pad_mask)
+    torch.testing.assert_close(first.hidden[keep], expected[keep], atol=1e-5, rtol=0)
+
+
+def test_explicit_attention_rejects_a_layer_the_model_lacks():
+    from nttracks.models.nt import attention_maps
+
+    model = NTForMaskedLM(tiny_nt_config("v2", hidden=16, layers=2, heads=2))
+    with pytest.raises(ModelError, match=r"attention layer 2 does not exist: this model has layers 0\.\.1"):
+        attention_maps(model.backbone, torch.full((1, 5), 6), layers=(2,))

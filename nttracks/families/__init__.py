@@ -1,6 +1,6 @@
 """Track families as plug-ins: everything a family is, declared in its own module.
 
-A family (``toy``, ``elements``; later ``sensitivity``, ``attention``, ``enhancer``) is a ``Family``
+A family (``toy``, ``elements``, ``sensitivity``, ``attention``; later ``enhancer``) is a ``Family``
 subclass in ``nttracks/families/<name>.py`` that says, in one place:
 
 - ``settings``: its frozen settings dataclass, i.e. the keys it accepts under ``families.<name>`` in a
@@ -10,6 +10,8 @@ subclass in ``nttracks/families/<name>.py`` that says, in one place:
 - ``preflight(settings, geometry, dry_run=)``: what loading will need, checked before any compute;
 - ``load(settings, geometry, device)``: its model on the device, with the checkpoint digest and a label;
 - ``flops(settings, lengths)``: the forward FLOPs of windows of these lengths, for the dry run;
+- ``summarize(settings, tracks)``: optionally, a ``Summary`` of its finished bigWigs (e.g. per element
+  class of an annotation) for its description pages and the manifest;
 - its catalog entry and description page: ``trackhubs/catalog.yaml`` and ``trackhubs/<name>.html`` for
   the built-in families, or ``catalog_entry`` and ``html_template`` on the class for a family that
   lives elsewhere (a plug-in, or a family defined in a test).
@@ -33,7 +35,8 @@ from ..errors import ConfigError, ModelError
 
 STITCH_MODES = ("taper", "nearest", "mean")
 PRECISIONS = ("auto", "fp32", "bf16")
-BUILTIN = ("toy", "elements")  # modules of nttracks.families, imported on first use of the registry
+# modules of nttracks.families, imported on first use of the registry
+BUILTIN = ("toy", "elements", "sensitivity", "attention")
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,19 @@ class LoadedModel:
     label: str
 
 
+@dataclass(frozen=True)
+class Summary:
+    """What a family says about its finished tracks.
+
+    html: a fragment for the family's description pages; files: {file name: bytes} written beside the
+    pages (a picture the fragment shows by that name); data: plain data for the manifest.
+    """
+
+    html: str
+    files: Mapping[str, bytes]
+    data: Mapping[str, Any]
+
+
 class Family:
     """Base class of a track family; subclasses override what differs (see the module docstring)."""
 
@@ -104,6 +120,11 @@ class Family:
     def flops(self, settings: Any, lengths: np.ndarray) -> float:
         """Forward FLOPs of windows of ``lengths`` bp (0: negligible, e.g. the toy models)."""
         return 0.0
+
+    def summarize(self, settings: Any, tracks: Mapping[str, Any]) -> Summary | None:
+        """A summary of the finished bigWigs ``tracks`` ({channel: path}), or None (the default: none).
+        Called after every track of the family is written; it reads them, never the model."""
+        return None
 
     def describe(self, settings: Any, geometry: Geometry, overlap: int) -> dict[str, Any]:
         """The resolved settings as the description pages and the manifest show them."""
@@ -137,9 +158,11 @@ def unregister(name: str) -> None:
 
 
 def registered() -> Mapping[str, Family]:
-    """Every registered family by name, built-ins first, in registration order."""
+    """Every registered family by name: the built-ins first, in ``BUILTIN`` order (whichever module was
+    imported first), then the others in registration order."""
     _load_builtins()
-    return dict(_registry)
+    order = [n for n in BUILTIN if n in _registry] + [n for n in _registry if n not in BUILTIN]
+    return {name: _registry[name] for name in order}
 
 
 def get_family(name: str) -> Family:

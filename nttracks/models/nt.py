@@ -149,6 +149,13 @@ class Block(nn.Module):
         attn_mask: torch.Tensor | None,
     ) -> torch.Tensor:
         """x: (batch, tokens, hidden); attn_mask: (batch, 1, 1, tokens) bool, True = attend, or None."""
+        q, k, v = self.qkv(x, rotary)
+        return self.update(x, F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask))
+
+    def qkv(
+        self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor] | None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries, keys and values of LN(x), rotary applied: each (batch, heads, tokens, head_dim)."""
         batch, tokens, hidden = x.shape
         h = self.attn_norm(x)
 
@@ -158,7 +165,12 @@ class Block(nn.Module):
         q, k, v = split(self.q(h)), split(self.k(h)), split(self.v(h))
         if rotary is not None:
             q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
-        a = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
+        return q, k, v
+
+    def update(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        """The block's output from its input x (batch, tokens, hidden) and the attention output a
+        (batch, heads, tokens, head_dim): x + o(a), then the feed-forward half."""
+        batch, tokens, hidden = x.shape
         x = x + self.o(a.transpose(1, 2).reshape(batch, tokens, hidden))
         return x + self.ffn(self.ffn_norm(x))
 
@@ -192,6 +204,19 @@ class NTBackbone(nn.Module):
         config = self.config
         if not 0 <= layer <= config.layers:
             raise ModelError(f"layer {layer} does not exist: this model has layers 0..{config.layers}")
+        x, rotary, attn_mask = self.embed_tokens(ids, pad_mask)
+        for block in self.blocks[:layer]:
+            x = block(x, rotary, attn_mask)
+        if layer == config.layers:
+            x = self.final_norm(x)
+        return x
+
+    def embed_tokens(
+        self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor] | None, torch.Tensor | None]:
+        """What the blocks take: the token embeddings (batch, tokens, hidden), the rotary cos/sin
+        (tokens, head_dim) or None, and the attention mask (batch, 1, 1, tokens) or None."""
+        config = self.config
         tokens = ids.shape[1]
         if not config.rotary and tokens > config.max_tokens:
             raise ModelError(
@@ -220,11 +245,7 @@ class NTBackbone(nn.Module):
         rotary = None
         if config.rotary:
             rotary = rotary_cos_sin(tokens, config.head_dim, config.rope_base(tokens), ids.device)
-        for block in self.blocks[:layer]:
-            x = block(x, rotary, attn_mask)
-        if layer == config.layers:
-            x = self.final_norm(x)
-        return x
+        return x, rotary, attn_mask
 
 
 class LMHead(nn.Module):
@@ -238,7 +259,12 @@ class LMHead(nn.Module):
         self.bias = nn.Parameter(torch.zeros(config.vocab_size))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.layer_norm(F.gelu(self.dense(x)))) + self.bias
+        return self.decoder(self.features(x)) + self.bias
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """What the decoder reads: LN(GELU(dense(x))), (..., hidden). ``decoder(features) + bias`` are the
+        logits; a caller that wants some tokens' logits only (the 6-mers) applies those rows alone."""
+        return self.layer_norm(F.gelu(self.dense(x)))
 
 
 class NTForMaskedLM(nn.Module):
@@ -252,6 +278,61 @@ class NTForMaskedLM(nn.Module):
 
     def forward(self, ids: torch.Tensor, pad_mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.lm_head(self.backbone(ids, pad_mask))
+
+
+# --- the explicit attention path -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttentionMaps:
+    """What ``attention_maps`` returns.
+
+    hidden: (batch, tokens, hidden) output of the last block run (after the final LayerNorm when every
+        block ran, as ``NTBackbone.forward``).
+    probs: {layer: (batch, heads, queries, keys) float32}: each query's attention weights over the keys
+        (rows sum to 1), for the layers asked for; layers count blocks from 0.
+    """
+
+    hidden: torch.Tensor
+    probs: dict[int, torch.Tensor]
+
+
+def attention_maps(
+    backbone: NTBackbone,
+    ids: torch.Tensor,
+    layers: tuple[int, ...] | None = None,
+    pad_mask: torch.Tensor | None = None,
+) -> AttentionMaps:
+    """Run ``backbone`` with explicit attention, softmax(q k^T / sqrt(head_dim)) v, at ``layers``.
+
+    ids: (batch, tokens) token ids; layers: blocks (0-based) whose attention weights to keep (None: every
+    block; the blocks after the last one asked for are not run). The other blocks run the fused path.
+    Scores and weights are float32 whatever the model's dtype. Every track family but ``attention``
+    runs the fused ``scaled_dot_product_attention`` path only (``NTBackbone.forward``); this one
+    materializes (batch, heads, tokens, tokens) per kept layer.
+    """
+    config = backbone.config
+    wanted = tuple(range(config.layers)) if layers is None else tuple(layers)
+    for layer in wanted:
+        if not 0 <= layer < config.layers:
+            raise ModelError(f"attention layer {layer} does not exist: this model has layers 0..{config.layers - 1}")
+    last = max(wanted, default=-1) if layers is not None else config.layers - 1
+    x, rotary, attn_mask = backbone.embed_tokens(ids, pad_mask)
+    probs: dict[int, torch.Tensor] = {}
+    for index, block in enumerate(backbone.blocks[: last + 1]):
+        if index not in wanted:
+            x = block(x, rotary, attn_mask)
+            continue
+        q, k, v = block.qkv(x, rotary)
+        scores = (q.float() @ k.float().transpose(-1, -2)) / math.sqrt(q.shape[-1])
+        if attn_mask is not None:
+            scores = scores.masked_fill(~attn_mask, float("-inf"))
+        weights = scores.softmax(dim=-1)
+        probs[index] = weights
+        x = block.update(x, (weights.to(v.dtype) @ v))
+    if last == config.layers - 1:
+        x = backbone.final_norm(x)
+    return AttentionMaps(x, probs)
 
 
 def num_parameters(module: nn.Module) -> int:
