@@ -159,7 +159,7 @@ def main() -> None:
         t0 = time.perf_counter()
         run_genome(request)
         t_e2e = time.perf_counter() - t0
-        flops = fam.flops()
+        flops = fam.flops
         rows = [("nttracks end to end", t_e2e, bases), ("nttracks model only", t_model, bases)]
         if not args.skip_naive:
             plan = fam.plan

@@ -14,6 +14,7 @@ be written. ``RunPlan.summary`` is what ``--dry-run`` prints: windows, bases sco
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -70,14 +71,17 @@ class FamilyPlan:
         """Bases written (every scored base, or those of --regions/--exclude)."""
         return sum(s.bases for s in self.shards)
 
+    @functools.cached_property
     def window_rows(self) -> np.ndarray:
         """The plan rows the shards run, each once."""
         if not self.shards:
             return np.zeros(0, dtype=np.int64)
         return np.unique(np.concatenate([s.rows for s in self.shards]))
 
+    @functools.cached_property
     def flops(self) -> float:
-        return self.family.flops(self.settings, self.plan.window_lengths()[self.window_rows()])
+        """Forward FLOPs of the windows the shards run."""
+        return self.family.flops(self.settings, self.plan.window_lengths()[self.window_rows])
 
 
 UNSCORED = {
@@ -106,7 +110,7 @@ class RunPlan:
     @property
     def seconds(self) -> float:
         """Estimated compute time on the chosen device."""
-        return sum(self.rate.seconds(fam.flops()) for fam in self.families)
+        return sum(self.rate.seconds(fam.flops) for fam in self.families)
 
     @property
     def warnings(self) -> list[str]:
@@ -136,7 +140,7 @@ class RunPlan:
             lo, hi = (b * fam.bases_scored * channels for b in BYTES_PER_BASE)
             total_lo, total_hi = total_lo + lo, total_hi + hi
             lines.append(
-                f"{fam.name}: {len(fam.window_rows()):,} windows of {fam.geometry.window:,} bp "
+                f"{fam.name}: {len(fam.window_rows):,} windows of {fam.geometry.window:,} bp "
                 f"(overlap {p.overlap:,} bp, stitch {fam.settings.stitch}, batch {fam.settings.batch_size}); "
                 f"{fam.bases_scored:,} bases scored; "
                 f"{channels} bigWig tracks, about {size(lo)}-{size(hi)}; {len(fam.shards):,} shards"
@@ -146,7 +150,7 @@ class RunPlan:
             ] or ["none"]
             unknown = " (N gaps unknown: the FASTA was not read)" if fam.unscored["n_bases"] is None else ""
             lines.append(f"  unscored: {'; '.join(reasons)}{unknown}")
-            flops = fam.flops()
+            flops = fam.flops
             if flops:
                 gpu_seconds += gpu.seconds(flops)
                 lines.append(

@@ -146,7 +146,7 @@ def _build(
             "stride": fam.plan.stride,
             "stitch": fam.settings.stitch,
             "settings": description,
-            "windows": len(fam.window_rows()),
+            "windows": len(fam.window_rows),
             "shards": len(fam.shards),
             "bases_scored": fam.bases_scored,
             "bases_unscored": fam.unscored,

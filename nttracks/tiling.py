@@ -241,8 +241,8 @@ def cut_shards(
             continue
         chrom = plan.chroms[ci]
         ranges = None if keep is None else keep.get(chrom, np.zeros((0, 2), dtype=np.int64))
-        pieces = [_clip(int(own_start[r]), int(own_end[r]), ranges) for r in rows]
-        counts = [int((p[:, 1] - p[:, 0]).sum()) for p in pieces]
+        counts = (_kept(own_end[rows], ranges) - _kept(own_start[rows], ranges)).tolist()
+        contig = plan.contig[rows]
         first = 0
         while first < len(rows):
             while first < len(rows) and counts[first] == 0:
@@ -253,11 +253,28 @@ def cut_shards(
             while last < len(rows) and total < shard_bases:
                 total += counts[last]
                 last += 1
-            writes = np.concatenate([pieces[k] for k in range(first, last)])
+            # The rows' owned ranges are adjacent within a contig: one hull per contig, then clipped.
+            breaks = np.flatnonzero(np.diff(contig[first:last])) + 1
+            heads = np.r_[0, breaks] + first
+            tails = np.r_[breaks, last - first] + first - 1
+            hulls = np.stack([own_start[rows[heads]], own_end[rows[tails]]], axis=1)
+            writes = np.concatenate([_clip(int(a), int(b), ranges) for a, b in hulls])
             run, core = _rows_covering(plan, rows, first, last, writes)
             shards.append(Shard(family, len(shards), chrom, run, core, _merge(writes)))
             first = last
     return tuple(shards)
+
+
+def _kept(x: np.ndarray, ranges: np.ndarray | None) -> np.ndarray:
+    """Bases of ``ranges`` (sorted, disjoint; None: every base) before each position of ``x``."""
+    if ranges is None:
+        return x.astype(np.int64)
+    lengths = np.concatenate([[0], np.cumsum(ranges[:, 1] - ranges[:, 0])])
+    k = np.searchsorted(ranges[:, 1], x, side="right")  # ranges wholly before x
+    partial = np.zeros(len(x), dtype=np.int64)
+    inside = k < len(ranges)
+    partial[inside] = np.clip(x[inside] - ranges[k[inside], 0], 0, None)
+    return lengths[k] + partial
 
 
 def _clip(start: int, end: int, ranges: np.ndarray | None) -> np.ndarray:

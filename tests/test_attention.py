@@ -127,7 +127,7 @@ def test_every_base_of_each_head_track_is_the_owning_windows_own_computation(che
         stored.append(np.array(bw.values("chr3", 0, 1800)))
         bw.close()
     checked = 0
-    for row in plan.window_rows():
+    for row in plan.window_rows:
         start, end = int(tiles.start[row]), int(tiles.end[row])
         codes = torch.from_numpy(genome.codes("chr3", start, end)[None])
         with torch.inference_mode():

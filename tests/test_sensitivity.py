@@ -313,7 +313,7 @@ def test_every_base_of_a_stitched_track_is_the_owning_windows_own_computation(
     quanta = np.array([1e-3, 1e-3, 1 / 255, 1 / 255, 1e-2])
     k = masking.get("k")
     checked = 0
-    for row in plan.window_rows():
+    for row in plan.window_rows:
         start, end = int(tiles.start[row]), int(tiles.end[row])
         codes = torch.from_numpy(genome.codes(chrom, start, end)[None])
         assert codes.max() < 4  # a window of N-free sequence only
