@@ -10,9 +10,7 @@ the tests cannot run it.
 from __future__ import annotations
 
 import json
-import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,11 +23,10 @@ from nttracks.catalog import (
     WASHU_FILE,
     parse_color,
 )
+from nttracks.hubfiles import TWOBIT_MAGIC, bigwig_problem, magic, permission_problems
 
 _SUPPORTED_TYPES = ("wig", "bigWig", "bigBed", "vcfTabix", "bigPsl", "bigMaf", "longTabix", "bigGenePred",
                     "bigChain", "bigBarChart", "bam", "bigInteract", "bigLolly", "bigDbSnp", "hic")
-_BIGWIG_MAGIC = 0x888FFC26
-_TWOBIT_MAGIC = 0x1A412743
 _WASHU_FILE_TYPES = ("bigwig", "bedgraph", "bigbed", "hic", "bam", "bed", "refbed", "longrange", "methylc",
                      "categorical", "qbed", "dynseq", "g3d", "cool", "vcf", "bedcolor", "rgbpeak",
                      "genomealign")
@@ -127,34 +124,8 @@ class _Validator:
             self.check_washu(washu)
 
     def check_permissions(self) -> None:
-        """Every file readable by others (S_IROTH), every directory enterable by others (S_IXOTH).
-
-        Browsers fetch the hub from a web server (nginx, Apache), whose workers run as another user
-        (www-data): a file only its owner can read is a 403 there, though it passes every other check.
-        """
-        def walk_error(e: OSError) -> None:
-            self.add(self.rel(Path(e.filename)), f"cannot list this directory: {e.strerror or e}")
-
-        for top, dirs, files in os.walk(self.root, onerror=walk_error):
-            dirs.sort()
-            here = Path(top)
-            for path, is_dir in [(here, True)] + [(here / f, False) for f in sorted(files)]:
-                where = path.relative_to(self.root).as_posix()  # "." for the hub directory; links unresolved
-                try:
-                    mode = path.stat().st_mode
-                except OSError as e:
-                    self.add(where, f"cannot be read: {e.strerror or e}")
-                    continue
-                if is_dir and not mode & stat.S_IXOTH:
-                    self.add(where, f"others cannot enter this directory (mode {stat.S_IMODE(mode):04o}), so a "
-                             "web server running as another user (e.g. www-data) cannot reach the files in "
-                             f"it; run 'chmod o+x {path}' (or 'chmod -R o+rX' on the hub) and check the "
-                             "umask of the process that created it")
-                elif not is_dir and not mode & stat.S_IROTH:
-                    self.add(where, f"others cannot read this file (mode {stat.S_IMODE(mode):04o}), so a web "
-                             "server running as another user (e.g. www-data) cannot serve it; run "
-                             f"'chmod o+r {path}' (or 'chmod -R o+rX' on the hub) and check the umask of the "
-                             "process that wrote it")
+        for where, message in permission_problems(self.root):
+            self.add(where, message)
 
     # -- files -----------------------------------------------------------------------------------
 
@@ -233,7 +204,7 @@ class _Validator:
                 if key not in s:
                     self.add(st.where, f"must have '{key}' set in assembly hub")
             two_bit = self.local_file(genomes_path, s["twoBitPath"], st.where, "twoBitPath")
-            if two_bit is not None and _magic(two_bit) != _TWOBIT_MAGIC:
+            if two_bit is not None and magic(two_bit) != TWOBIT_MAGIC:
                 self.add(st.where, f"twoBitPath {s['twoBitPath']} is not a .2bit file")
             if "groups" in s:
                 path = self.local_file(genomes_path, s["groups"], st.where, "groups")
@@ -402,7 +373,7 @@ class _Validator:
         if not path.is_file():
             self.add(where, f"Couldn't open {s['bigDataUrl']} (bigDataUrl of track {name})")
             return
-        problem = _bigwig_problem(path, chroms)
+        problem = bigwig_problem(path, chroms)
         if problem:
             self.add(where, f"{s['bigDataUrl']} {problem} (bigDataUrl of track {name})")
 
@@ -484,42 +455,3 @@ def _is_float(text: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _magic(path: Path) -> int | None:
-    try:
-        with path.open("rb") as f:
-            head = f.read(4)
-    except OSError:
-        return None
-    if len(head) != 4:
-        return None
-    little = int.from_bytes(head, "little")
-    big = int.from_bytes(head, "big")
-    return little if little in (_BIGWIG_MAGIC, _TWOBIT_MAGIC) else big
-
-
-def _bigwig_problem(path: Path, chroms: dict[str, int] | None) -> str | None:
-    """Why ``path`` is not a usable bigWig, or None. The magic check keeps libBigWig's stderr quiet."""
-    if _magic(path) != _BIGWIG_MAGIC:
-        return "is not a big wig file"
-    import pyBigWig  # lazy: only the validator opens bigWigs
-
-    try:
-        bw = pyBigWig.open(str(path))
-    except RuntimeError:
-        return "is not a big wig file (cannot be opened)"
-    try:
-        if not bw.isBigWig():
-            return "is not a big wig file"
-        if bw.header()["nBasesCovered"] == 0:
-            return "is an empty bigWig (no data); browsers cannot read it"
-        if chroms is not None:
-            for chrom, size in bw.chroms().items():
-                if chroms.get(chrom) != size:
-                    return (f"has chromosome {chrom} of length {size}, which is not in chromSizes"
-                            if chrom not in chroms else
-                            f"has chromosome {chrom} of length {size}, but chromSizes says {chroms[chrom]}")
-    finally:
-        bw.close()
-    return None
