@@ -183,14 +183,13 @@ def _segment_ends(plan: TilePlan, rows: np.ndarray) -> dict[int, int]:
     """{first row of each stitch segment: the segment's end}. A segment is a run of windows that overlap
     or touch one another on one contig; with --regions a contig may hold several."""
     ends: dict[int, int] = {}
-    first, reach = -1, -1
-    contig = -1
+    first, reach, contig = -1, -1, -1
     for r in rows.tolist():
         if plan.contig[r] != contig or plan.start[r] > reach:
             if first >= 0:
                 ends[first] = reach
             first, contig = r, plan.contig[r]
-        reach = max(reach if first != r else 0, int(plan.end[r]))
+        reach = int(plan.end[r])  # window ends never decrease within a contig
     if first >= 0:
         ends[first] = reach
     return ends

@@ -279,14 +279,7 @@ def _check_writable(directory: Path, what: str, dry_run: bool) -> None:
 def _needs_cache(request: RunRequest, cache: Path) -> bool:
     """Whether opening the genome writes into the cache (a download, or the demo's first generation)."""
     name = request.genome
-    if not isinstance(name, str) or name not in REGISTRY:
-        return False
-    if REGISTRY[name].path is None:
-        from .demo import demo_dir
-
-        return not (demo_dir(cache) / "demo.fa").is_file()
-    fasta = registered_fasta_path(name, cache)
-    return not (fasta.is_file() or fasta.with_name(fasta.name + ".gz").is_file())
+    return isinstance(name, str) and name in REGISTRY and not _registered_fasta(name, cache).is_file()
 
 
 def _unopened_sizes(request: RunRequest, cache: Path) -> tuple[str, dict[str, int], str] | None:
