@@ -57,9 +57,9 @@ def genome_cmd(
     chroms: Annotated[
         str | None, typer.Option(help="Comma-separated chromosomes to score (default: all).")
     ] = None,
-    regions: Annotated[Path | None, typer.Option(help="BED file: score only these intervals.")] = None,
+    regions: Annotated[Path | None, typer.Option(help="BED file: write only these intervals (the model still sees their flanks).")] = None,
     exclude: Annotated[
-        Path | None, typer.Option(help="BED file: never score these intervals (e.g. a blacklist).")
+        Path | None, typer.Option(help="BED file: never write these intervals (e.g. a blacklist).")
     ] = None,
     annotation: Annotated[
         Path | None,
