@@ -57,7 +57,9 @@ def genome_cmd(
     chroms: Annotated[
         str | None, typer.Option(help="Comma-separated chromosomes to score (default: all).")
     ] = None,
-    regions: Annotated[Path | None, typer.Option(help="BED file: write only these intervals (the model still sees their flanks).")] = None,
+    regions: Annotated[
+        Path | None, typer.Option(help="BED file: write only these intervals (the model still sees their flanks).")
+    ] = None,
     exclude: Annotated[
         Path | None, typer.Option(help="BED file: never write these intervals (e.g. a blacklist).")
     ] = None,
