@@ -168,7 +168,10 @@ class SegmentNT(nn.Module):
         """codes: (batch, length) uint8, length % 24 == 0, no N -> (batch, length, features) float32."""
         self.check_window(codes)
         ids = tokenize_acgt(codes, V2)
-        return self.segment_logits(ids).float().softmax(dim=-1)[..., 1]
+        logits = self.segment_logits(ids).float()
+        # softmax over (absent, present), index 1, is the sigmoid of their difference: one elementwise
+        # pass instead of a softmax over a last axis of 2 (14% of a small model's CPU time).
+        return torch.sigmoid(logits[..., 1] - logits[..., 0])
 
 
 def segment_nt_config(config_json: dict, tensors: dict[str, torch.Tensor], source: str) -> NTConfig:
