@@ -6,7 +6,10 @@ of a track is long runs of one value, which ``bigwigfile.BigWigFile`` stores as 
 header lists all of the genome's chromosomes in the genome's order, and entries must arrive in that order.
 
 Writers run in worker processes, each owning some of the channels, so the producer (the GPU loop)
-never waits on zlib and zoom levels. A bounded queue holds at most a few regions per worker, and a
+never waits on zlib and zoom levels. A run feeds them shard files (``add_shard``): only the file's name
+passes through the queue, and each writer maps its channels from the file, through the page cache that
+all of them share, so no value is copied through this process or pickled. A bounded queue holds at
+most a few messages per worker, and a
 writer holds one section and a little zoom state per file: memory does not grow with the genome
 (``bigwigfile`` says where the bytes go).
 
@@ -30,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .errors import OutputError
+from .shards import read_shard_header
 
 Progress = Callable[[int, int], Any]
 """progress(files_done, files_total): called when the files start finishing (0) and as each one is done."""
@@ -53,13 +57,15 @@ def _stay_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _writer(index: int, inbox: Any, outbox: Any, paths: list[str], chrom_sizes: list[tuple[str, int]],
-            parent: int) -> None:
-    """Worker ``index``: write the files ``paths``; messages are (chrom, start, values (k, n)) or None
-    (finish). Reports (status, index, detail): ("done", index, path) per finished file, then
+def _writer(index: int, inbox: Any, outbox: Any, paths: list[str], columns: list[int],
+            chrom_sizes: list[tuple[str, int]], parent: int) -> None:
+    """Worker ``index``: write the files ``paths``, the channels ``columns``. Messages: (chrom, start,
+    values (k, n)); ("shard", path): the worker reads its channels from the shard file itself; None:
+    finish. Reports (status, index, detail): ("done", index, path) per finished file, then
     ("ok", index, counts) or ("error", index, message)."""
     _stay_with_parent(parent)
     from .bigwigfile import BigWigFile
+    from .shards import read_shard_header
 
     files: list[Any] = []
     try:
@@ -75,6 +81,15 @@ def _writer(index: int, inbox: Any, outbox: Any, paths: list[str], chrom_sizes: 
                 continue
             if msg is None:
                 break
+            if msg[0] == "shard":
+                shard = read_shard_header(Path(msg[1]))
+                for start, piece in shard.pieces(columns):
+                    if np.isnan(piece).any():
+                        raise ValueError(f"{shard.path.name}: NaN values at {shard.chrom}:{start}")
+                    for j, bw in enumerate(files):
+                        bw.add(shard.chrom, start, piece[:, j])
+                        counts[j] += piece.shape[0]
+                continue
             chrom, start, values = msg
             for j, bw in enumerate(files):
                 bw.add(chrom, int(start), values[j])
@@ -121,7 +136,8 @@ class BigWigWriters:
         self._procs = [
             ctx.Process(
                 target=_writer,
-                args=(i, inbox, self._outbox, [str(self.paths[j]) for j in group], self.chrom_sizes, os.getpid()),
+                args=(i, inbox, self._outbox, [str(self.paths[j]) for j in group], group, self.chrom_sizes,
+                      os.getpid()),
                 name=f"nttracks-bigwig-{i}",
                 daemon=True,
             )
@@ -166,6 +182,24 @@ class BigWigWriters:
         for i, (inbox, group) in enumerate(zip(self._inboxes, self._groups, strict=True)):
             self._put(i, inbox, (chrom, start, channel_major[group]))
         self.counts += n
+
+    def add_shard(self, path: Path) -> None:
+        """Every run of a shard file (``shards.write_shard``) with its channels in file order: each
+        writer reads its own channels from the file (through the page cache, shared by all of them),
+        so no values pass through this process. The file must stay until the ``with`` block ends."""
+        shard = read_shard_header(path)
+        if len(shard.channels) != len(self.paths):
+            raise ValueError(f"{path}: {len(shard.channels)} channels for {len(self.paths)} bigWig files")
+        if shard.chrom not in self._order:
+            raise ValueError(f"{shard.chrom} is not among the {len(self._order)} chromosomes of the bigWig header")
+        cid, size = self._order[shard.chrom], self.chrom_sizes[self._order[shard.chrom]][1]
+        for start, end in shard.runs.tolist():
+            if (cid, start) < self._last or start < 0 or end > size:
+                raise ValueError(f"{path}: {shard.chrom}:{start}-{end} is out of order or outside the chromosome")
+            self._last = (cid, end)
+        for i, inbox in enumerate(self._inboxes):
+            self._put(i, inbox, ("shard", str(path)))
+        self.counts += shard.bases
 
     def _put(self, i: int, inbox: Any, msg: Any) -> None:
         while True:

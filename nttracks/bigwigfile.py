@@ -17,9 +17,10 @@ This writer streams, and writes the file as the format specifies (Kent et al. 20
     per zoom level: record count, compressed zoom blocks (copied from a temporary file), R-tree index
     magic
 
-Sections are deflated at zlib level 1 (``ZLIB_LEVEL``). Data sections hold at most 1024 items, each either fixedStep (one float32 per base) or bedGraph (one
-(start, end, value) per run of equal values), whichever is smaller: quantized tracks are mostly long
-runs of one value, noisy ones mostly short runs. Readers see the same value at every base either way.
+Sections are deflated at zlib level 1 (``ZLIB_LEVEL``). Data sections hold at most 1024 items, each
+either fixedStep (one float32 per base) or bedGraph (one (start, end, value) per run of equal values),
+whichever is smaller: quantized tracks are mostly long runs of one value, noisy ones mostly short
+runs. Readers see the same value at every base either way.
 Zoom levels summarize 160 x 4**k bases (k = 0..9, as bigtools; pyBigWig starts at 16 bp, which makes
 its first level most of the file), bins aligned to multiples of the level, each record trimmed to the
 bases it covers. Memory: one added run's sections and a block of pending zoom records per level; the

@@ -34,7 +34,6 @@ from .genome import Genome
 from .hubdir import MANIFEST, fresh_dir, hub_lock, publish, sibling, written_by_nttracks
 from .hubs import AssemblySpec, BigWigTrack, FamilyRun, HubSpec, load_catalog, validate_hub, write_hub
 from .planning import FamilyPlan, RunPlan, RunRequest, plan_run
-from .shards import read_shard
 from .twobit import write_twobit
 
 log = logging.getLogger("nttracks")
@@ -226,9 +225,7 @@ def _run_family(
         written = []
         with BigWigWriters(paths, list(genome.chrom_sizes.items()), progress=tracks_done) as writers:
             for result in scores.results:
-                shard = read_shard(result.path)
-                for start, values in shard.pieces():
-                    writers.add(shard.chrom, start, values)
+                writers.add_shard(result.path)
                 written.append(result.path)
                 seam_sum, seam_bases = seam_sum + result.seam_sum, seam_bases + result.seam_bases
         for path in written:  # kept until the bigWigs are complete: a writer that dies loses no scoring

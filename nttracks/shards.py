@@ -94,38 +94,91 @@ def write_shard(
     return path
 
 
-def read_shard(path: Path) -> ShardValues:
-    """Read a shard file back as float32 values equal to ``stitch.quantize`` of what was stitched."""
+@dataclass(frozen=True, eq=False)
+class ShardHeader:
+    """What a shard file holds, without its values: where they lie (``offset``, ``dtype``) and cover."""
+
+    path: Path
+    family: str
+    chrom: str
+    index: int
+    runs: np.ndarray
+    channels: tuple[str, ...]
+    quanta: np.ndarray
+    dtype: np.dtype
+    offset: int
+
+    @property
+    def bases(self) -> int:
+        return int((self.runs[:, 1] - self.runs[:, 0]).sum())
+
+    def stored(self) -> np.ndarray:
+        """The stored values (bases, channels) in ``dtype``, mapped from the file (read on demand)."""
+        n = self.bases
+        if n == 0:
+            return np.zeros((0, len(self.channels)), dtype=self.dtype)
+        return np.memmap(self.path, dtype=self.dtype, mode="r", offset=self.offset, shape=(n, len(self.channels)))
+
+    def pieces(self, columns: Sequence[int] | None = None, chunk: int = 1 << 20) -> Iterator[tuple[int, np.ndarray]]:
+        """(start, float32 values (n, len(columns))) of each run, in pieces of at most ``chunk`` bases:
+        what ``read_shard`` gives, for some channels, never holding more than a piece in memory."""
+        cols = list(range(len(self.channels))) if columns is None else list(columns)
+        stored = self.stored()
+        steps = quantum_steps(self.quanta)[cols]
+        offset = 0
+        for start, end in self.runs.tolist():
+            for a in range(start, end, chunk):
+                b = min(a + chunk, end)
+                yield a, _unpack(stored[offset + a - start : offset + b - start, cols], steps)
+            offset += end - start
+
+
+def read_shard_header(path: Path) -> ShardHeader:
+    """Read and check a shard file's header (and that the file holds all of its values)."""
+    path = Path(path)
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as fh:
+            head = fh.read(len(MAGIC) + 4)
+            if head[: len(MAGIC)] != MAGIC or len(head) < len(MAGIC) + 4:
+                raise OutputError(f"{path} is not an nttracks shard file; delete it and run again")
+            size = int(np.frombuffer(head, dtype="<u4", count=1, offset=len(MAGIC))[0])
+            text = fh.read(size)
+            total = os.fstat(fh.fileno()).st_size
     except OSError as exc:
         raise OutputError(f"cannot read shard output {path}: {exc.strerror or exc}") from exc
-    if raw[: len(MAGIC)] != MAGIC or len(raw) < len(MAGIC) + 4:
-        raise OutputError(f"{path} is not an nttracks shard file; delete it and run again")
-    size = int(np.frombuffer(raw, dtype="<u4", count=1, offset=len(MAGIC))[0])
-    body = len(MAGIC) + 4 + size
     try:
-        header = json.loads(raw[len(MAGIC) + 4 : body])
+        header = json.loads(text)
     except ValueError:
         raise OutputError(f"{path}: corrupt shard header; delete it and run again") from None
     if header.get("format") != FORMAT:
         raise OutputError(f"{path}: shard format {header.get('format')} is not {FORMAT}; delete it and run again")
-    channels = tuple(header["channels"])
-    runs = np.asarray(header["runs"], dtype=np.int64).reshape(-1, 2)
-    n = int((runs[:, 1] - runs[:, 0]).sum())
-    dtype = np.dtype(header["dtype"])
-    if len(raw) - body != n * len(channels) * dtype.itemsize:
-        raise OutputError(f"{path}: shard file is truncated; delete it and run again")
-    stored = np.frombuffer(raw, dtype=dtype, offset=body).reshape(n, len(channels))
-    quanta = np.asarray(header["quanta"], dtype=np.float64)
-    return ShardValues(
+    shard = ShardHeader(
+        path=path,
         family=header["family"],
         chrom=header["chrom"],
         index=int(header["index"]),
-        runs=runs,
-        channels=channels,
-        quanta=quanta,
-        values=_unpack(stored, quanta),
+        runs=np.asarray(header["runs"], dtype=np.int64).reshape(-1, 2),
+        channels=tuple(header["channels"]),
+        quanta=np.asarray(header["quanta"], dtype=np.float64),
+        dtype=np.dtype(header["dtype"]),
+        offset=len(MAGIC) + 4 + size,
+    )
+    if total - shard.offset != shard.bases * len(shard.channels) * shard.dtype.itemsize:
+        raise OutputError(f"{path}: shard file is truncated; delete it and run again")
+    return shard
+
+
+def read_shard(path: Path) -> ShardValues:
+    """Read a shard file back as float32 values equal to ``stitch.quantize`` of what was stitched."""
+    h = read_shard_header(path)
+    return ShardValues(
+        family=h.family,
+        chrom=h.chrom,
+        index=h.index,
+        runs=h.runs,
+        channels=h.channels,
+        quanta=h.quanta,
+        values=_unpack(np.asarray(h.stored()), quantum_steps(h.quanta)),
     )
 
 
@@ -139,6 +192,6 @@ def _pack(counts: np.ndarray, quanta: np.ndarray) -> np.ndarray:
     return counts.astype(np.float32, copy=False)
 
 
-def _unpack(stored: np.ndarray, quanta: np.ndarray) -> np.ndarray:
+def _unpack(stored: np.ndarray, steps: np.ndarray) -> np.ndarray:
     # k / steps is quantize()'s float32; an unquantized channel has steps 1 and comes back as stored.
-    return stored.astype(np.float32) / quantum_steps(quanta)
+    return stored.astype(np.float32) / steps

@@ -77,6 +77,54 @@ def test_more_channels_than_processes(tmp_path: Path) -> None:
         assert np.array_equal(_read(path, "chr1", 300)[100:140], values[:, j])
 
 
+@pytest.mark.parametrize("processes", [1, 2, 3])
+def test_shard_files_fed_to_the_writers_give_the_files_values_give(tmp_path: Path, processes: int) -> None:
+    """add_shard (each writer maps its channels from the file) writes byte-identical bigWigs to add()
+    of the shard's values; runs longer than a read chunk are read in pieces."""
+    from nttracks import shards
+    from nttracks.stitch import quantum_counts, quantum_steps
+
+    quanta = np.array([1 / 255, 1 / 100, 0.0, 1 / 255, 0.5])  # channel 2 unquantized: stored as float32
+    written = []
+    for index, (chrom, runs) in enumerate([("chr2", [[10, 260], [300, 500]]), ("chr1", [[0, 300]])]):
+        runs = np.array(runs)
+        v = _values(int((runs[:, 1] - runs[:, 0]).sum()), 5, index)
+        counts = np.where(quanta > 0, quantum_counts(v, quantum_steps(quanta)), v)
+        written.append(shards.write_shard(tmp_path / f"{index}.shard", family="f", chrom=chrom, index=index,
+                                          runs=runs, channels=tuple("abcde"), quanta=quanta, counts=counts))
+    by_file, by_values = tmp_path / "file", tmp_path / "values"
+    for d in (by_file, by_values):
+        d.mkdir()
+    with BigWigWriters([by_file / f"{c}.bw" for c in "abcde"], SIZES, processes=processes) as writers:
+        for path in written:
+            writers.add_shard(path)
+    with BigWigWriters([by_values / f"{c}.bw" for c in "abcde"], SIZES, processes=processes) as writers:
+        for path in written:
+            shard = shards.read_shard(path)
+            for start, values in shard.pieces():
+                writers.add(shard.chrom, start, values)
+    assert writers.counts.tolist() == [750] * 5
+    for c in "abcde":
+        assert (by_file / f"{c}.bw").read_bytes() == (by_values / f"{c}.bw").read_bytes()
+    header = shards.read_shard_header(written[0])
+    pieces = list(header.pieces([4, 1], chunk=64))  # what a writer of channels e and b reads
+    assert [start for start, _ in pieces] == [10, 74, 138, 202, 300, 364, 428, 492]
+    expected = shards.read_shard(written[0]).values[:, [4, 1]]
+    np.testing.assert_array_equal(np.concatenate([p for _, p in pieces]), expected)
+
+
+def test_shards_out_of_order_raise_before_anything_is_sent(tmp_path: Path) -> None:
+    from nttracks import shards
+
+    path = shards.write_shard(tmp_path / "s.shard", family="f", chrom="chr1", index=0, runs=np.array([[0, 10]]),
+                              channels=("a",), quanta=np.array([1 / 255]), counts=np.zeros((10, 1), np.float32))
+    with BigWigWriters([tmp_path / "a.bw"], SIZES) as writers:
+        writers.add("chr1", 20, _values(5, 1, 0))
+        with pytest.raises(ValueError, match=r"chr1:0-10 is out of order"):
+            writers.add_shard(path)
+    assert writers.counts.tolist() == [5]
+
+
 def test_out_of_order_and_overlapping_adds_raise(tmp_path: Path) -> None:
     with BigWigWriters([tmp_path / "a.bw"], SIZES, processes=1) as writers:
         writers.add("chr1", 20, _values(10, 1, 0))
