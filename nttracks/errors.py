@@ -68,3 +68,7 @@ class OutputError(NttracksError):
     """Outputs cannot be written (disk full, permissions, a file where a directory should be)."""
 
     exit_code = 5
+
+
+class DeviceMemoryError(ModelError):
+    """A batch (or one window) does not fit in the GPU's memory."""

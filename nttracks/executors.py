@@ -20,8 +20,8 @@ import numpy as np
 from .bases import Geometry
 from .errors import ModelError
 from .families import LoadedModel, get_family
-from .shards import write_shard
-from .stitch import ContigStitcher, array_module, quantum_counts, quantum_steps, spread, window_weights
+from .shards import pack_counts, write_shard
+from .stitch import ContigStitcher, array_module, quantum_steps, spread, window_weights
 from .tiling import Shard, TilePlan
 
 ReadCodes = Callable[[str, int, int], np.ndarray]
@@ -143,7 +143,8 @@ def score_shard(
     segment_end = _segment_ends(plan, rows)
     own_from = int(rows[shard.core])
     stitch = job.settings.stitch
-    clip = _Clipper(shard, xp, quantum_steps(job.quanta, xp), progress)
+    steps = quantum_steps(job.quanta, xp)
+    clip = _Clipper(shard, xp, job.quanta, progress)
     taper: dict[int, Any] = {}
     channels = len(job.channels)
     seam_sum, seam_bases = np.zeros(channels), 0
@@ -161,7 +162,7 @@ def score_shard(
                 clip.take(*stitcher.finish())
                 seam_sum, seam_bases = seam_sum + _to_numpy(stitcher.seam_sum), seam_bases + stitcher.seam_bases
             stitcher = ContigStitcher(
-                xp, start, segment_end.get(row, end), channels, geometry.window, allow_holes=True
+                xp, start, segment_end.get(row, end), channels, geometry.window, allow_holes=True, steps=steps
             )
         if stitch == "nearest":
             keep = (int(plan.keep_start[row]) - start, int(plan.keep_end[row]) - start)
@@ -196,45 +197,52 @@ def _segment_ends(plan: TilePlan, rows: np.ndarray) -> dict[int, int]:
 
 
 class _Clipper:
-    """Keeps the parts of stitched regions that the shard writes, checked for NaN and quantized."""
+    """Keeps the parts of stitched regions (whole quantum steps, ``ContigStitcher(steps=...)``) that
+    the shard writes. On a GPU the parts stay on the device until the shard is done: then one check for
+    NaN, one cast to the shard file's integer type and one copy to the host, so scoring a shard never
+    waits on the device before its end."""
 
-    def __init__(self, shard: Shard, xp: Any, steps: Any, progress: Callable[[int], Any] | None) -> None:
+    def __init__(self, shard: Shard, xp: Any, quanta: np.ndarray, progress: Callable[[int], Any] | None) -> None:
         self.shard = shard
         self.xp = xp
-        self.steps = steps
+        self.quanta = quanta
         self.progress = progress
         self.starts: list[int] = []
-        self.parts: list[np.ndarray] = []
+        self.parts: list[Any] = []
 
-    def take(self, start: int, values: Any) -> None:
-        end = start + values.shape[0]
+    def take(self, start: int, counts: Any) -> None:
+        end = start + counts.shape[0]
         writes = self.shard.writes
         first = int(np.searchsorted(writes[:, 1], start, side="right"))
         for a, b in writes[first:].tolist():
             if a >= end:
                 break
             a, b = max(a, start), min(b, end)
-            piece = values[a - start : b - start]
-            if bool(self.xp.isnan(piece).any()):
-                where = int(self.xp.argmax(self.xp.isnan(piece).any(axis=1)))
-                raise ModelError(
-                    f"no value at {self.shard.chrom}:{a + where + 1}: the model produced NaN there; check the "
-                    "checkpoint (and try --device cpu or precision fp32)"
-                )
             self.starts.append(a)
-            self.parts.append(_to_numpy(quantum_counts(piece, self.steps)))
+            self.parts.append(counts[a - start : b - start])
             if self.progress is not None:
                 self.progress(b - a)
 
     def result(self) -> tuple[np.ndarray, np.ndarray]:
-        lengths = [len(p) for p in self.parts]
-        if sum(lengths) != self.shard.bases:
-            raise RuntimeError(f"shard {self.shard.name}: stitched {sum(lengths)} of {self.shard.bases} bases")
+        lengths = np.array([len(p) for p in self.parts], dtype=np.int64)
+        if int(lengths.sum()) != self.shard.bases:
+            raise RuntimeError(f"shard {self.shard.name}: stitched {int(lengths.sum())} of {self.shard.bases} bases")
+        xp = self.xp
+        counts = xp.concatenate(self.parts)
+        missing = xp.isnan(counts).any(axis=1)
+        if bool(missing.any()):
+            i = int(xp.argmax(missing))
+            j = int(np.searchsorted(np.cumsum(lengths), i, side="right"))
+            at = self.starts[j] + i - int(lengths[:j].sum())
+            raise ModelError(
+                f"no value at {self.shard.chrom}:{at + 1}: the model produced NaN there; check the "
+                "checkpoint (and try --device cpu or precision fp32)"
+            )
         starts = np.asarray(self.starts, dtype=np.int64)
-        ends = starts + np.asarray(lengths, dtype=np.int64)
+        ends = starts + lengths
         breaks = np.flatnonzero(starts[1:] != ends[:-1]) + 1
         runs = np.stack([starts[np.r_[0, breaks]], ends[np.r_[breaks - 1, len(starts) - 1]]], axis=1)
-        return runs, np.concatenate(self.parts)
+        return runs, _to_numpy(pack_counts(counts, self.quanta))
 
 
 def stitch_module(device: Any) -> Any:

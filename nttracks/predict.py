@@ -6,6 +6,13 @@ last batch padded with copies of a real window, whose outputs are dropped), so a
 graph-captured model sees one shape per window length, and the short windows of short contigs are
 batched too, not run one by one. A producer thread reads the genome and assembles the next batches
 while the device works on the current one. Outputs are yielded in input order.
+
+On a GPU nothing here waits for the device: batches are copied from reusable pinned buffers
+(``_PinnedPool``; a buffer is refilled only once its copy has completed), a model's input checks
+(``check_window``) run on the host batch in the producer thread, and the next batch is launched
+before the outputs of the current one are handed on (``lookahead``), so stitching the current batch
+queues behind work the device already has. A batch that does not fit in device memory is a
+``DeviceMemoryError`` that says what to change, never a bare CUDA crash.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .errors import UsageError
+from .errors import DeviceMemoryError, UsageError
 from .models.base import TrackModel
 from .tiling import TilePlan
 
@@ -102,6 +109,39 @@ def iter_batches(
         yield group.batch()
 
 
+class _PinnedPool:
+    """Pinned host buffers, reused: at most ``per_shape`` of each batch shape. A buffer given back
+    with the CUDA event of its host-to-device copy is refilled only after that copy has completed."""
+
+    def __init__(self, per_shape: int, stop: threading.Event) -> None:
+        self.per_shape = per_shape
+        self.stop = stop
+        self.ready = threading.Condition()
+        self.free: dict[tuple[int, ...], list[tuple[torch.Tensor, Any]]] = {}
+        self.made: dict[tuple[int, ...], int] = {}
+
+    def take(self, shape: tuple[int, ...]) -> torch.Tensor | None:
+        """A pinned uint8 buffer of ``shape`` (None once ``stop`` is set)."""
+        with self.ready:
+            while not self.free.get(shape) and self.made.get(shape, 0) >= self.per_shape:
+                if self.stop.is_set():
+                    return None
+                self.ready.wait(timeout=0.1)
+            if self.free.get(shape):
+                buf, copied = self.free[shape].pop()
+            else:
+                buf, copied = torch.empty(shape, dtype=torch.uint8).pin_memory(), None
+                self.made[shape] = self.made.get(shape, 0) + 1
+        if copied is not None:
+            copied.synchronize()
+        return buf
+
+    def give(self, buf: torch.Tensor, copied: Any) -> None:
+        with self.ready:
+            self.free.setdefault(tuple(buf.shape), []).append((buf, copied))
+            self.ready.notify()
+
+
 def predict(
     model: TrackModel,
     windows: Iterable[tuple[Any, np.ndarray]],
@@ -113,11 +153,14 @@ def predict(
     """Yield (key, output (n_out, channels) float32 on ``device``) for every window, in input order.
 
     windows: any iterable of (key, codes (length,) uint8): genome tiles, variant windows, ... A
-    producer thread assembles the batches (reading the genome, copying into pinned memory on a GPU)
-    while the device works on the current one.
+    producer thread assembles the batches (reading the genome, checking them with the model's
+    ``check_window`` when it has one, filling pinned buffers on a GPU) while the device works.
     """
     batches: queue.Queue = queue.Queue(maxsize=prefetch)
     stop = threading.Event()
+    cuda = device.type == "cuda"
+    pool = _PinnedPool(prefetch + 2, stop) if cuda else None
+    check = getattr(model, "check_window", None)
 
     def put(item: object) -> bool:
         while not stop.is_set():
@@ -131,36 +174,74 @@ def predict(
     def produce() -> None:
         try:
             for batch in iter_batches(windows, batch_size):
-                codes = batch.codes.pin_memory() if device.type == "cuda" else batch.codes
+                if check is not None:
+                    check(batch.codes)
+                codes = batch.codes
+                if pool is not None:
+                    pinned = pool.take(tuple(codes.shape))
+                    if pinned is None:
+                        return
+                    codes = pinned.copy_(codes)
                 if not put(Batch(batch.keys, batch.seqs, codes)):
                     return
             put(_DONE)
         except BaseException as exc:  # handed to the consumer, which re-raises it
             put(exc)
 
+    def launch(item: Batch) -> torch.Tensor:
+        codes = item.codes.to(device, non_blocking=True)
+        if pool is not None:
+            copied = torch.cuda.Event()
+            copied.record()
+            pool.give(item.codes, copied)
+        try:
+            return model(codes).float()
+        except torch.cuda.OutOfMemoryError as exc:
+            raise DeviceMemoryError(out_of_memory_message(device, tuple(item.codes.shape))) from exc
+
     producer = threading.Thread(target=produce, name="nttracks-batches", daemon=True)
     producer.start()
     pending: dict[int, tuple[Any, torch.Tensor]] = {}
     next_seq = 0
+    launched: tuple[Batch, torch.Tensor] | None = None  # the batch on the device, not handed on yet
     try:
         with torch.inference_mode():
             while True:
                 item = batches.get()
-                if item is _DONE:
-                    break
                 if isinstance(item, BaseException):
                     raise item
-                out = model(item.codes.to(device, non_blocking=True)).float()
-                for k, (key, seq) in enumerate(zip(item.keys, item.seqs.tolist(), strict=True)):
-                    pending[seq] = (key, out[k])
-                while next_seq in pending:
-                    yield pending.pop(next_seq)
-                    next_seq += 1
+                current = launch(item) if item is not _DONE else None
+                if launched is not None:  # the device has the next batch queued while this one is stitched
+                    done, out = launched
+                    for k, (key, seq) in enumerate(zip(done.keys, done.seqs.tolist(), strict=True)):
+                        pending[seq] = (key, out[k])
+                    while next_seq in pending:
+                        yield pending.pop(next_seq)
+                        next_seq += 1
+                if current is None:
+                    break
+                launched = (item, current)
     finally:
         stop.set()
         producer.join(timeout=5)
     if pending:
         raise RuntimeError(f"{len(pending)} window outputs were left out of order")
+
+
+def out_of_memory_message(device: torch.device, shape: tuple[int, ...]) -> str:
+    """What to do when a batch of ``shape`` (windows, bp) does not fit on ``device``."""
+    free, total = torch.cuda.mem_get_info(device)
+    batch, length = shape
+    advice = (
+        f"pass a smaller --batch-size (or the family's batch_size) than {batch}"
+        if batch > 1
+        else "use a shorter window (the family's window setting), precision bf16, or --device cpu"
+    )
+    name = torch.cuda.get_device_name(device)
+    return (
+        f"a batch of {batch} window(s) of {length:,} bp does not fit in the memory of {name} "
+        f"({free / 2**30:.1f} of {total / 2**30:.1f} GiB free); {advice}"
+    )
 
 
 def tile_windows(

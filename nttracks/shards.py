@@ -21,6 +21,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -68,7 +69,7 @@ def write_shard(
     runs = np.asarray(runs, dtype=np.int64).reshape(-1, 2)
     if counts.shape != (int((runs[:, 1] - runs[:, 0]).sum()), len(channels)):
         raise ValueError(f"shard {family}/{chrom}/{index}: values {counts.shape} do not fit its runs")
-    data = _pack(counts, quanta)
+    data = pack_counts(counts, quanta)
     header = {
         "format": FORMAT,
         "family": family,
@@ -182,7 +183,10 @@ def read_shard(path: Path) -> ShardValues:
     )
 
 
-def _pack(counts: np.ndarray, quanta: np.ndarray) -> np.ndarray:
+def pack_counts(counts: Any, quanta: np.ndarray) -> Any:
+    """Whole steps (n, channels) in the smallest integer type that holds them when every channel is
+    quantized, else float32: how a shard file stores them. NumPy or CuPy (cast on the device, so only
+    the small integers are copied to the host)."""
     if (np.asarray(quanta) > 0).all() and counts.size:
         lo, hi = float(counts.min()), float(counts.max())
         for dtype in _INT_TYPES:

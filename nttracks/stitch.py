@@ -19,6 +19,9 @@ bases they cover (``spread``), then stitched with the same weights and normaliza
 
 ``ContigStitcher`` streams one contig: windows arrive in increasing start order, and the bases
 before the newest window's start are final, so it emits them and keeps a buffer of one window.
+Given the quantization steps it emits whole steps instead of values (``normalize_counts``): on a GPU
+one fused CuPy kernel divides by the weights, rounds to float32 and to the step, so a shard's bases
+leave the device once, as small integers.
 """
 
 from __future__ import annotations
@@ -96,11 +99,44 @@ def quantum_counts(values: Any, steps: Any) -> Any:
     return array_module(values).rint(values * steps)
 
 
+def normalize_counts(acc: Any, wsum: Any, steps: Any) -> Any:
+    """Accumulated (n, channels) float64 over summed weights (n,) -> whole quantum steps (n, channels)
+    float32: ``quantum_counts`` of the float32 stitched values, NaN where no weight fell.
+
+    NumPy: the same operations as stitching then ``quantum_counts``. CuPy: one elementwise kernel doing
+    them in the same order and rounding (float64 divide, round to float32, float32 multiply, rint:
+    IEEE round-half-even), so both give the same bits.
+    """
+    xp = array_module(acc)
+    if xp is np:
+        safe = np.where(wsum > 0, wsum, np.nan)
+        return np.rint((acc / safe[:, None]).astype(np.float32) * steps)
+    return _cupy_normalize_counts()(acc, wsum[:, None], steps)
+
+
+_KERNEL: Any = None
+
+
+def _cupy_normalize_counts() -> Any:
+    global _KERNEL
+    if _KERNEL is None:
+        import cupy
+
+        _KERNEL = cupy.ElementwiseKernel(
+            "float64 acc, float64 wsum, float32 steps",
+            "float32 k",
+            "k = wsum > 0 ? rintf(__fmul_rn(__double2float_rn(acc / wsum), steps)) : __int_as_float(0x7fc00000)",
+            "nttracks_normalize_counts",
+        )
+    return _KERNEL
+
+
 class ContigStitcher:
     """Overlap-add over one contig [start, scored_end) for ``channels`` output channels.
 
     add(window_start, pred, weights) takes windows in increasing start order and returns the
     region made final by it as (region_start, values (n, channels)); finish() returns the rest.
+    With ``steps`` (``quantum_steps``), the regions hold whole quantum steps (``normalize_counts``).
     Seam QC: for each pair of neighbouring windows, the absolute difference of their predictions
     over their overlap is summed per channel (``seam_sum``) with the number of bases (``seam_bases``).
 
@@ -110,10 +146,19 @@ class ContigStitcher:
     """
 
     def __init__(
-        self, xp: ModuleType, start: int, scored_end: int, channels: int, buffer: int, *, allow_holes: bool = False
+        self,
+        xp: ModuleType,
+        start: int,
+        scored_end: int,
+        channels: int,
+        buffer: int,
+        *,
+        allow_holes: bool = False,
+        steps: Any = None,
     ) -> None:
         self.xp = xp
         self.allow_holes = allow_holes
+        self.steps = None if steps is None else xp.asarray(steps, dtype=xp.float32)
         self.done = start
         self.scored_end = scored_end
         # float64 accumulators: a float32 weight times a float32 value is exact in float64, so a base
@@ -163,9 +208,12 @@ class ContigStitcher:
             holes = wsum <= 0
             gap = int(self.xp.argmax(holes)) if bool(holes.any()) else self.acc.shape[0]
             raise ValueError(f"base {start + gap} has no stitch weight: the windows leave a hole")
-        if self.allow_holes:
-            wsum = self.xp.where(wsum > 0, wsum, self.xp.nan)
-        values = (self.acc[:n] / wsum[:, None]).astype(self.xp.float32)
+        if self.steps is not None:
+            values = normalize_counts(self.acc[:n], wsum, self.steps)
+        else:
+            if self.allow_holes:
+                wsum = self.xp.where(wsum > 0, wsum, self.xp.nan)
+            values = (self.acc[:n] / wsum[:, None]).astype(self.xp.float32)
         keep = self.acc.shape[0] - n
         self.acc[:keep] = self.acc[n:].copy()
         self.acc[keep:] = 0

@@ -166,7 +166,10 @@ class SegmentNT(nn.Module):
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
         """codes: (batch, length) uint8, length % 24 == 0, no N -> (batch, length, features) float32."""
-        self.check_window(codes)
+        if codes.device.type == "cpu":
+            self.check_window(codes)
+        else:  # scanning for N here would wait for the device; ``predict`` checks the host batch
+            self.geometry.check_length(codes.shape[1])
         ids = tokenize_acgt(codes, V2)
         logits = self.segment_logits(ids).float()
         # softmax over (absent, present), index 1, is the sigmoid of their difference: one elementwise
