@@ -80,3 +80,29 @@ def test_a_model_that_emits_other_channels_is_refused(demo: Genome) -> None:
     job = FamilyJob("toy", fam.settings, fam.geometry, fam.plan, ("A", "C"), np.ones(2), fam.shards)
     with pytest.raises(ModelError, match="emits channels A, C, G, T, gc6 but the family declares A, C"):
         LocalExecutor(__import__("torch").device("cpu")).run(job, demo.codes, Path("unused"))
+
+
+def test_nan_from_the_model_is_reported_at_its_first_written_base(demo: Genome) -> None:
+    """Shard values stay on the device until the shard ends; a NaN is still named at its base."""
+    import torch
+
+    from nttracks.executors import score_shard
+
+    plan = plan_run(RunRequest(genome="demo", config=toy_config(), chroms=("chr3",), shard_bases=5_000))
+    fam = plan.families[0]
+    job = FamilyJob("toy", fam.settings, fam.geometry, fam.plan, fam.channels, np.full(5, 1 / 255), fam.shards)
+    inner = fam.family.load(fam.settings, fam.geometry, torch.device("cpu")).model
+
+    class NaNAtT(torch.nn.Module):
+        channels, geometry = inner.channels, inner.geometry
+
+        def forward(self, codes: torch.Tensor) -> torch.Tensor:
+            out = inner(codes)
+            out[..., 2] = torch.where(codes == 3, torch.nan, out[..., 2])  # channel G: NaN at every T
+            return out
+
+    shard = fam.shards[len(fam.shards) // 2]
+    a, b = (int(x) for x in shard.writes[0])
+    first_t = a + int(np.argmax(demo.codes("chr3", a, b) == 3))
+    with pytest.raises(ModelError, match=rf"no value at chr3:{first_t + 1}: the model produced NaN"):
+        score_shard(NaNAtT(), job, shard, demo.codes, torch.device("cpu"))
