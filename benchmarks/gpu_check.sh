@@ -25,7 +25,7 @@ PY=${PYTHON:-python3}
 } 2>&1 | tee "$OUT/gpu_check.log"
 
 status=0
-timeout 200 "$PY" -m pytest -q -p no:cacheprovider -m gpu -rs tests/test_gpu.py tests/test_predict.py tests/test_segment_nt.py 2>&1 | tee "$OUT/gpu_tests.log" || status=1
+timeout 200 "$PY" -m pytest -q -p no:cacheprovider -m gpu -rs tests/test_gpu.py tests/test_memory.py tests/test_predict.py tests/test_segment_nt.py 2>&1 | tee "$OUT/gpu_tests.log" || status=1
 timeout 260 "$PY" benchmarks/bench_genome.py --shape real --device cuda --mbp 12 --naive-mbp 0.6 \
   --json "$OUT/bench_genome.json" 2>&1 | tee "$OUT/bench_genome.log" || status=1
 echo "== done, status $status" | tee -a "$OUT/gpu_check.log"

@@ -71,6 +71,15 @@ def genome_cmd(
         ),
     ] = None,
     device: Annotated[str, typer.Option(help="auto (GPU when present), cpu, cuda or cuda:N.")] = "auto",
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Windows per forward pass, for every family (default: each family's batch_size; unset, the "
+            "most that fit in the GPU's free memory, measured, or 8 on the CPU). Lower it if the GPU runs out "
+            "of memory; outputs are identical whatever the batch size.",
+        ),
+    ] = None,
     base_url: Annotated[
         str | None,
         typer.Option(
@@ -120,6 +129,7 @@ def genome_cmd(
         exclude=exclude,
         base_url=base_url,
         force=force,
+        batch_size=batch_size,
     )
     if dry_run:
         typer.echo(plan_run(request, dry_run=True).summary())

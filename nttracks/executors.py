@@ -10,6 +10,8 @@ same shard function on many GPUs.
 
 from __future__ import annotations
 
+import logging
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,8 @@ from .families import LoadedModel, get_family
 from .shards import pack_counts, write_shard
 from .stitch import ContigStitcher, array_module, quantum_steps, spread, window_weights
 from .tiling import Shard, TilePlan
+
+log = logging.getLogger(__name__)
 
 ReadCodes = Callable[[str, int, int], np.ndarray]
 """read(chrom, start, end) -> uint8 codes of chrom[start:end] (``Genome.codes``)."""
@@ -149,7 +153,8 @@ def score_shard(
     channels = len(job.channels)
     seam_sum, seam_bases = np.zeros(channels), 0
     stitcher: ContigStitcher | None = None
-    for row, out in predict(model, windows, batch_size=job.settings.batch_size, device=device):
+    batch_size = job.settings.batch_size or batch_size_for(model, job, device)
+    for row, out in predict(model, windows, batch_size=batch_size, device=device):
         start, end = int(plan.start[row]), int(plan.end[row])
         length = end - start
         if out.shape != (geometry.outputs(length), channels):
@@ -178,6 +183,21 @@ def score_shard(
         seam_sum, seam_bases = seam_sum + _to_numpy(stitcher.seam_sum), seam_bases + stitcher.seam_bases
     runs, counts = clip.result()
     return _Scored(runs, counts, seam_sum, seam_bases)
+
+
+_BATCH_SIZES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def batch_size_for(model: Any, job: FamilyJob, device: Any) -> int:
+    """The automatic batch size of a loaded model (``memory.auto_batch_size`` at the family's longest
+    window), measured once per model and logged."""
+    if model not in _BATCH_SIZES:
+        from .memory import auto_batch_size
+
+        longest = int(job.plan.window_lengths().max()) if job.plan.n_windows else job.geometry.window
+        _BATCH_SIZES[model] = n = auto_batch_size(model, longest, device)
+        log.info("%s: batch size %d (automatic, %s bp windows on %s)", job.family, n, f"{longest:,}", device)
+    return _BATCH_SIZES[model]
 
 
 def _segment_ends(plan: TilePlan, rows: np.ndarray) -> dict[int, int]:

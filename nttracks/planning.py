@@ -14,6 +14,8 @@ be written. ``RunPlan.summary`` is what ``--dry-run`` prints: windows, bases sco
 
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 import os
 from collections.abc import Callable, Sequence
@@ -50,6 +52,7 @@ class RunRequest:
     cache_dir: Path | None = None
     shard_bases: int = SHARD_BASES
     force: bool = False  # write into an --out that holds files nttracks did not write
+    batch_size: int | None = None  # windows per forward pass for every family (None: each family's own)
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,7 @@ class RunPlan:
             total_lo, total_hi = total_lo + lo, total_hi + hi
             lines.append(
                 f"{fam.name}: {len(fam.window_rows):,} windows of {fam.geometry.window:,} bp "
-                f"(overlap {p.overlap:,} bp, stitch {fam.settings.stitch}, batch {fam.settings.batch_size}); "
+                f"(overlap {p.overlap:,} bp, stitch {fam.settings.stitch}, batch {fam.settings.batch_size or 'auto'}); "
                 f"{fam.bases_scored:,} bases scored; "
                 f"{channels} bigWig tracks, about {size(lo)}-{size(hi)}; {len(fam.shards):,} shards"
             )
@@ -221,6 +224,8 @@ def plan_run(
     # Each family's model needs last: the genome's problems are the user's first (and cheapest) to fix.
     for fam_name, settings in config.families.items():
         family, geometry = families[fam_name], geometries[fam_name]
+        if request.batch_size is not None:
+            settings = dataclasses.replace(settings, batch_size=request.batch_size)
         stride = resolve_stride(geometry, settings.overlap)
         plan = plan_tiles(spans, geometry, stride=stride, chroms=list(sizes))
         shards = cut_shards(plan, fam_name, shard_bases=request.shard_bases, keep=keep)

@@ -26,7 +26,7 @@ def test_defaults() -> None:
     assert config.families["toy"] == ToySettings()
     fam = config.families["toy"]
     assert (fam.window, fam.overlap, fam.stitch, fam.batch_size, fam.model) == (
-        None, None, "taper", 8, "base_identity",
+        None, None, "taper", None, "base_identity",
     )
     elements = parse_config({"families": {"elements": None}}).families["elements"]
     assert (elements.checkpoint, elements.precision) == ("InstaDeepAI/segment_nt", "auto")
@@ -191,7 +191,7 @@ def test_to_yaml_round_trip(tmp_path: Path) -> None:
     path = _write(tmp_path, text)
     loaded = load_config(path)
     assert loaded.families == config.families and loaded.hub == config.hub
-    assert yaml.safe_load(text)["families"]["toy"]["batch_size"] == 8
+    assert yaml.safe_load(text)["families"]["toy"]["batch_size"] is None  # null: automatic
     assert isinstance(Config().families, type(config.families))
 
 

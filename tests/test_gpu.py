@@ -16,7 +16,7 @@ from nttracks.executors import FamilyJob, score_shard, stitch_module
 from nttracks.planning import RunRequest, plan_run
 from nttracks.registry import open_genome
 from nttracks.runs import run_genome
-from nttracks.stitch import ContigStitcher, quantize, window_weights
+from nttracks.stitch import ContigStitcher, normalize_counts, quantize, quantum_steps, window_weights
 
 pytestmark = [
     pytest.mark.gpu,
@@ -56,6 +56,23 @@ def test_cupy_stitching_equals_numpy(mode: str) -> None:
         out[xp.__name__] = (quantize(values, quanta), st.seam_sum)
     np.testing.assert_array_equal(cupy.asnumpy(out["cupy"][0]), out["numpy"][0])
     np.testing.assert_allclose(cupy.asnumpy(out["cupy"][1]), out["numpy"][1], rtol=1e-12)
+
+
+def test_the_fused_normalize_quantize_kernel_gives_numpys_bits() -> None:
+    """One CuPy kernel (divide, round to float32, multiply by the steps, rint) against NumPy's operations."""
+    cupy = _cupy()
+    rng = np.random.default_rng(3)
+    n = 100_000
+    wsum = rng.random(n) * 2
+    wsum[::97] = 0  # holes: NaN
+    acc = rng.random((n, 4)) * wsum[:, None]
+    # values exactly half-way between two steps of 1/2 (k + 0.5) / 2: rint rounds them to even
+    acc[:1000, 3] = (np.arange(1000) + 0.5) / 2 * wsum[:1000]
+    steps = quantum_steps(np.array([1 / 255, 1 / 10000, 1 / 6, 1 / 2]))
+    want = normalize_counts(acc, wsum, steps)
+    got = cupy.asnumpy(normalize_counts(cupy.asarray(acc), cupy.asarray(wsum), cupy.asarray(steps)))
+    np.testing.assert_array_equal(got, want)  # bit for bit, NaN where no weight
+    assert np.isnan(got[::97]).all() and not np.isnan(np.delete(got, np.s_[::97], axis=0)).any()
 
 
 def test_shards_scored_on_the_gpu_equal_the_cpus() -> None:

@@ -47,13 +47,14 @@ class WindowSettings:
     overlap: bp shared by neighbouring windows (None: half a window).
     stitch: how overlapping windows are combined: taper (centre-favouring weights), nearest
         (each base from the window whose centre is nearest) or mean.
-    batch_size: windows per forward pass.
+    batch_size: windows per forward pass (None: on a GPU the most that fit in its free memory, measured
+        when the model is loaded; 8 on the CPU). ``--batch-size`` overrides it for every family.
     """
 
     window: int | None = None
     overlap: int | None = None
     stitch: str = "taper"
-    batch_size: int = 8
+    batch_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ def check_window_settings(settings: WindowSettings, where: str, source: str) -> 
         raise ConfigError(
             f"{source}: {where}.stitch: {settings.stitch!r} is not one of {', '.join(STITCH_MODES)}"
         )
-    if settings.batch_size < 1:
+    if settings.batch_size is not None and settings.batch_size < 1:
         raise ConfigError(f"{source}: {where}.batch_size: must be at least 1, got {settings.batch_size}")
     if settings.window is not None and settings.window < 1:
         raise ConfigError(f"{source}: {where}.window: must be a positive number of bp, got {settings.window}")
