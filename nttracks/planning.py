@@ -15,7 +15,6 @@ be written. ``RunPlan.summary`` is what ``--dry-run`` prints: windows, bases sco
 from __future__ import annotations
 
 import dataclasses
-
 import functools
 import os
 from collections.abc import Callable, Sequence
