@@ -54,3 +54,15 @@ def test_gpu_batch_is_measured_and_a_window_too_large_is_named() -> None:
 
     with pytest.raises(DeviceMemoryError, match=r"one window of 30,000 bp does not fit in the .* GiB free"):
         auto_batch_size(Greedy(), 30_000, device)
+
+
+def test_compile_setting_wraps_the_model_and_keeps_what_the_pipeline_reads() -> None:
+    from nttracks.families import CheckpointSettings, compiled
+
+    model = BaseIdentityModel()
+    assert compiled(model, CheckpointSettings(checkpoint="x")) is model
+    fast = compiled(model, CheckpointSettings(checkpoint="x", compile=True))  # compiles lazily, on first call
+    assert fast is not model and isinstance(fast, torch.nn.Module)
+    assert (fast.channels, fast.geometry) == (model.channels, model.geometry)
+    config = parse_config({"families": {"elements": {"checkpoint": "InstaDeepAI/segment_nt", "compile": True}}})
+    assert config.families["elements"].compile is True

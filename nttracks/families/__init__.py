@@ -63,10 +63,13 @@ class CheckpointSettings(WindowSettings):
 
     checkpoint: local directory (HF layout) or HuggingFace id of the model.
     precision: fp32, bf16, or auto (bf16 on a GPU, fp32 on the CPU).
+    compile: run the model through ``torch.compile`` (static shapes: one graph per window length).
+        Compiling takes a minute or more once per run; it pays on a GPU over a genome, not on a demo.
     """
 
     checkpoint: str = ""
     precision: str = "auto"
+    compile: bool = False
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,26 @@ def torch_dtype(precision: str, device: Any) -> Any:
 
     bf16 = precision == "bf16" or (precision == "auto" and getattr(device, "type", "cpu") == "cuda")
     return torch.bfloat16 if bf16 else torch.float32
+
+
+def compiled(model: Any, settings: CheckpointSettings) -> Any:
+    """``model`` through ``torch.compile`` when the settings ask for it (static shapes), else as is.
+
+    The compiled module keeps the model's ``channels``, ``geometry`` and ``check_window``.
+    """
+    if not settings.compile:
+        return model
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():  # torch's own deprecated internals, imported by the first compile
+        warnings.simplefilter("ignore", DeprecationWarning)
+        fast = torch.compile(model, dynamic=False)
+    for name in ("channels", "geometry", "check_window"):
+        if hasattr(model, name):
+            object.__setattr__(fast, name, getattr(model, name))
+    return fast
 
 
 def check_window_settings(settings: WindowSettings, where: str, source: str) -> None:

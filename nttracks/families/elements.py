@@ -14,7 +14,7 @@ import numpy as np
 
 from ..bases import Geometry
 from ..errors import ModelError
-from . import CheckpointSettings, Family, LoadedModel, register, torch_dtype
+from . import CheckpointSettings, Family, LoadedModel, compiled, register, torch_dtype
 
 SEGMENT_NT_HEAD_PARAMS = 66.25e6  # nt_spec.md §3.3
 
@@ -70,7 +70,7 @@ class ElementsFamily(Family):
 
         directory = resolve_checkpoint(settings.checkpoint)
         dtype = torch_dtype(settings.precision, device)
-        model = load_segment_nt(directory, device=device, dtype=dtype, window=geometry.window)
+        model = compiled(load_segment_nt(directory, device=device, dtype=dtype, window=geometry.window), settings)
         return LoadedModel(model, checkpoint_digest(Path(directory)), f"SegmentNT ({settings.checkpoint})")
 
     def flops(self, settings: ElementsSettings, lengths: np.ndarray) -> float:
