@@ -38,7 +38,7 @@ import torch
 
 SHAPES = {
     "tiny": {"hidden": 64, "layers": 2, "heads": 4, "window": 1200, "batch": 16},
-    "real": {"hidden": 1024, "layers": 29, "heads": 16, "window": 30_000, "batch": 4},
+    "real": {"hidden": 1024, "layers": 29, "heads": 16, "window": 30_000, "batch": None},  # None: automatic
 }
 PEAK_BF16 = 989e12
 
@@ -100,6 +100,25 @@ def naive(model, genome, plan, out_dir: Path, names: list[str], quanta: np.ndarr
         f.close()
 
 
+def time_writer_tail() -> list[float]:
+    """Time ``BigWigWriters.close`` in runs: the writers finishing after the last shard is scored, while
+    the device has nothing left to do (the GPU idle time the writers cost)."""
+    import nttracks.runs as runs
+
+    tail = [0.0]
+    close = runs.BigWigWriters.close
+
+    def timed(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            close(self)
+        finally:
+            tail[0] += time.perf_counter() - t0
+
+    runs.BigWigWriters.close = timed
+    return tail
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shape", choices=sorted(SHAPES), default="tiny")
@@ -121,7 +140,7 @@ def main() -> None:
 
     shape = SHAPES[args.shape]
     device = resolve_device(args.device)
-    batch = args.batch or shape["batch"]
+    batch = args.batch or shape["batch"]  # None: nttracks' automatic batch size (measured on the GPU)
     scratch = Path(tempfile.mkdtemp(prefix="bench_genome_"))
     figures: dict[str, object] = {"shape": args.shape, "device": str(device), "batch": batch, "mbp": args.mbp}
     if device.type == "cuda":
@@ -140,6 +159,12 @@ def main() -> None:
         fam = run.families[0]
         bases = fam.bases_scored
         loaded = get_family("elements").load(fam.settings, fam.geometry, device)
+        if batch is None:
+            from nttracks.memory import auto_batch_size
+
+            batch = auto_batch_size(loaded.model, fam.geometry.window, device)
+            figures["batch"] = batch
+            print(f"automatic batch size: {batch}")
 
         def sync() -> None:
             if device.type == "cuda":
@@ -156,9 +181,11 @@ def main() -> None:
 
         model_only()  # warm-up (kernels, caches)
         t_model = model_only()
+        tail = time_writer_tail()
         t0 = time.perf_counter()
         run_genome(request)
         t_e2e = time.perf_counter() - t0
+        figures["writers_tail_s"] = round(tail[0], 3)
         flops = fam.flops
         rows = [("nttracks end to end", t_e2e, bases), ("nttracks model only", t_model, bases)]
         if not args.skip_naive:
@@ -195,6 +222,8 @@ def main() -> None:
             figures[name] = {"seconds": round(t, 3), "bases_per_s": round(rate)}
         figures["e2e_over_model_only"] = round(t_model / t_e2e, 3)
         print(f"end to end at {t_model / t_e2e:.0%} of model-only throughput (GPU busy fraction at least that)")
+        print(f"writers finishing after the last shard: {tail[0]:.2f} s of the {t_e2e:.2f} s end to end "
+              "(the device idles meanwhile)")
         if device.type == "cuda":
             mfu = flops / t_model / PEAK_BF16
             figures["mfu"] = round(mfu, 4)

@@ -195,7 +195,8 @@ def batch_size_for(model: Any, job: FamilyJob, device: Any) -> int:
         from .memory import auto_batch_size
 
         longest = int(job.plan.window_lengths().max()) if job.plan.n_windows else job.geometry.window
-        _BATCH_SIZES[model] = n = auto_batch_size(model, longest, device)
+        probe = getattr(model, "_orig_mod", model)  # a compiled model: measure the module, not new graphs
+        _BATCH_SIZES[model] = n = auto_batch_size(probe, longest, device)
         log.info("%s: batch size %d (automatic, %s bp windows on %s)", job.family, n, f"{longest:,}", device)
     return _BATCH_SIZES[model]
 
