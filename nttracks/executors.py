@@ -10,6 +10,7 @@ same shard function on many GPUs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import weakref
 from collections.abc import Callable, Iterator
@@ -136,10 +137,23 @@ def score_shard(
     progress: Callable[[int], Any] | None = None,
 ) -> _Scored:
     """Stitched, quantized values of the bases ``shard`` writes: runs (m, 2) and counts (bases, channels)."""
+    xp = stitch_module(device)
+    with stitch_context(device, xp):
+        return _score_shard(model, job, shard, read, device, xp, progress)
+
+
+def _score_shard(
+    model: Any,
+    job: FamilyJob,
+    shard: Shard,
+    read: ReadCodes,
+    device: Any,
+    xp: Any,
+    progress: Callable[[int], Any] | None,
+) -> _Scored:
     from .predict import predict
 
     plan, geometry = job.plan, job.geometry
-    xp = stitch_module(device)
     rows = shard.rows
     lo, hi = int(plan.start[rows[0]]), int(plan.end[rows].max())
     codes = read(shard.chrom, lo, hi)
@@ -264,6 +278,20 @@ class _Clipper:
         breaks = np.flatnonzero(starts[1:] != ends[:-1]) + 1
         runs = np.stack([starts[np.r_[0, breaks]], ends[np.r_[breaks - 1, len(starts) - 1]]], axis=1)
         return runs, _to_numpy(pack_counts(counts, self.quanta))
+
+
+@contextlib.contextmanager
+def stitch_context(device: Any, xp: Any) -> Iterator[None]:
+    """CuPy's kernels on the model's GPU and on torch's current stream there, so the stitching queues
+    behind the forward pass that produced its inputs (DLPack hands the tensors over without a copy)."""
+    if xp is np:
+        yield
+        return
+    import torch
+
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    with xp.cuda.Device(index), xp.cuda.ExternalStream(torch.cuda.current_stream(device).cuda_stream):
+        yield
 
 
 def stitch_module(device: Any) -> Any:

@@ -114,21 +114,44 @@ def normalize_counts(acc: Any, wsum: Any, steps: Any) -> Any:
     return _cupy_normalize_counts()(acc, wsum[:, None], steps)
 
 
-_KERNEL: Any = None
+def overlap_add(acc: Any, wsum: Any, pred: Any, weights: Any) -> None:
+    """acc (L, channels) float64 += weights (L,) x pred (L, channels) float32; wsum (L,) += weights,
+    in place. NumPy, or one fused CuPy kernel for the products and sums (float32 x float32 is exact in
+    float64, so both give the same bits)."""
+    xp = array_module(acc)
+    if xp is np:
+        w = weights.astype(np.float64)
+        acc += w[:, None] * pred
+        wsum += w
+        return
+    _cupy_kernels()["overlap_add"](pred, weights[:, None], acc)
+    wsum += weights
+
+
+_KERNELS: dict[str, Any] = {}
 
 
 def _cupy_normalize_counts() -> Any:
-    global _KERNEL
-    if _KERNEL is None:
+    return _cupy_kernels()["normalize_counts"]
+
+
+def _cupy_kernels() -> dict[str, Any]:
+    if not _KERNELS:
         import cupy
 
-        _KERNEL = cupy.ElementwiseKernel(
+        _KERNELS["normalize_counts"] = cupy.ElementwiseKernel(
             "float64 acc, float64 wsum, float32 steps",
             "float32 k",
             "k = wsum > 0 ? rintf(__fmul_rn(__double2float_rn(acc / wsum), steps)) : __int_as_float(0x7fc00000)",
             "nttracks_normalize_counts",
         )
-    return _KERNEL
+        _KERNELS["overlap_add"] = cupy.ElementwiseKernel(
+            "float32 pred, float32 w",
+            "float64 acc",
+            "acc = acc + (double)w * (double)pred",  # the product is exact: fused or not, one rounding
+            "nttracks_overlap_add",
+        )
+    return _KERNELS
 
 
 class ContigStitcher:
@@ -189,9 +212,7 @@ class ContigStitcher:
                 self.seam_bases += overlap
         self._prev = (window_start, pred)
         region = self._emit(window_start - self.done)
-        weights = weights.astype(self.xp.float64)
-        self.acc[:length] += weights[:, None] * pred
-        self.wsum[:length] += weights
+        overlap_add(self.acc[:length], self.wsum[:length], pred, weights)
         return region
 
     def finish(self) -> tuple[int, Any]:
