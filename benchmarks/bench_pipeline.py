@@ -47,6 +47,11 @@ class NullWriters:
     def add(self, chrom, start, values) -> None:
         self.bases += values.shape[0]
 
+    def add_shard(self, path) -> None:
+        from nttracks.shards import read_shard_header
+
+        self.bases += read_shard_header(path).bases
+
     def __enter__(self):
         return self
 
