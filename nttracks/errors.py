@@ -68,3 +68,9 @@ class OutputError(NttracksError):
     """Outputs cannot be written (disk full, permissions, a file where a directory should be)."""
 
     exit_code = 5
+
+
+class VariantsError(NttracksError):
+    """A VCF, a variant option or a score file given to ``nttracks variants`` / ``ism`` that cannot be used."""
+
+    exit_code = 2
