@@ -500,3 +500,40 @@ def _chunks(items: Iterable[Allele], size: int) -> Iterator[list[Allele]]:
 def check_vcf_path(path: Path) -> None:
     if not Path(path).is_file():
         raise VariantsError(f"VCF {path} not found; give a VCF file (plain or bgzip)")
+
+
+DEMO_SETTINGS = {"checkpoint": "demo", "window": 1200}  # the demo genome's small contigs and tiny random model
+
+
+def settings_for(genome: str | os.PathLike[str], config: Path | None = None, **overrides: Any) -> VariantSettings:
+    """The variant settings of a run: ``config``'s ``variants:`` (default: the demo's for genome ``demo``, else
+    the defaults), then the command line's ``overrides`` (None: not given)."""
+    if config is None and str(genome) == "demo":
+        overrides = {**DEMO_SETTINGS, **{k: v for k, v in overrides.items() if v is not None}}
+    return load_variant_settings(config, **overrides)
+
+
+def run_variants(
+    vcf: str | os.PathLike[str],
+    genome: str | os.PathLike[str] | Any,
+    out: Path,
+    settings: VariantSettings,
+    *,
+    device: str = "auto",
+    model: Any = None,
+    progress: Callable[[int], Any] | None = None,
+) -> VariantsResult:
+    """``nttracks variants``: open the genome (a registered name, a FASTA path or an open Genome) and the
+    settings' model on ``device``, and score ``vcf`` into ``out`` (``score_vcf``)."""
+    from .predict import resolve_device
+    from .registry import open_genome
+
+    check_vcf_path(Path(vcf))
+    if out.exists() and not out.is_dir():
+        raise VariantsError(f"--out {out} is a file; give a directory (created when missing)")
+    dev = resolve_device(device)
+    opened = genome if hasattr(genome, "chrom_sizes") else open_genome(genome)
+    label = ""
+    if model is None:
+        model, label, _ = load_variant_model(settings, dev)
+    return score_vcf(vcf, opened, out, settings, model=model, model_label=label, device=dev, progress=progress)
