@@ -4,6 +4,9 @@ A variant model maps a batch of windows to ``(batch, tokens, width)`` float32: p
 of the chosen layer (``hidden`` columns) and, with an LM (``has_lm``), 24 more columns: at each *masked* token
 the natural-log base probabilities of its six offsets (offset-major, columns A, C, G, T; 0 at unmasked tokens).
 
+On the CPU the attention runs by its plain formula, so every score is exactly the same whatever the batch
+size (the fused kernel's rounding depends on it); on a GPU, scores agree across batch sizes to float rounding.
+
 Windows are base codes (A=0, C=1, G=2, T=3) whose masked tokens are written as ``MASK_CODE`` (5) on all six of
 their bases, so the windows of ``nttracks.predict`` (key, uint8 codes) carry the masking with them and one
 batched forward serves unmasked (embedding) and masked (log-likelihood) windows alike.
@@ -16,6 +19,8 @@ batched forward serves unmasked (embedding) and masked (log-likelihood) windows 
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import torch
 from torch import nn
@@ -45,6 +50,16 @@ def _split(codes: torch.Tensor, geometry: Geometry, what: str) -> tuple[torch.Te
     return clean, masked.view(batch, length // KMER, KMER).any(-1)
 
 
+def _batch_independent_attention(device: torch.device) -> contextlib.AbstractContextManager:
+    if device.type != "cpu":
+        return contextlib.nullcontext()
+    try:
+        from torch.nn.attention import SDPBackend, sdpa_kernel
+    except ImportError:  # torch < 2.3
+        return torch.backends.cuda.sdp_kernel(enable_flash=False, enable_mem_efficient=False, enable_math=True)
+    return sdpa_kernel(SDPBackend.MATH)
+
+
 class NTVariantModel(nn.Module):
     """forward(codes (batch, length) uint8, length % 6 == 0, masked tokens as MASK_CODE) ->
     (batch, length // 6, hidden + 24) float32: layer ``layer``'s token embeddings, then the masked tokens'
@@ -66,6 +81,12 @@ class NTVariantModel(nn.Module):
         self.width = self.hidden + LM_COLUMNS
 
     def forward(self, codes: torch.Tensor) -> torch.Tensor:
+        # On the CPU, attention by its plain formula: the fused CPU kernel splits its work by batch size, so a
+        # window's scores would depend (in the last bits) on how many windows share its batch.
+        with _batch_independent_attention(codes.device):
+            return self._forward(codes)
+
+    def _forward(self, codes: torch.Tensor) -> torch.Tensor:
         clean, masked = _split(codes, self.geometry, "the variant scorer")
         ids = tokenize_acgt(clean, self.vocab)
         ids[:, 1:].masked_fill_(masked, self.vocab.mask)
