@@ -430,7 +430,7 @@ def score_vcf(
     model: Any,
     model_label: str = "",
     device: Any = "cpu",
-    chunk: int = 4096,
+    chunk: int = 1024,
     progress: Callable[[int], Any] | None = None,
 ) -> VariantsResult:
     """Score every allele of ``vcf`` on ``genome`` with ``model``; write ``out``/variants.tsv, variants.vcf.gz

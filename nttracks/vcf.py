@@ -59,9 +59,13 @@ class VcfReader:
         self.path = Path(path).expanduser()
         if not self.path.is_file():
             raise VariantsError(f"VCF {self.path} not found; check the path")
+        # htslib warns on stderr of every contig and FILTER the header does not declare; nttracks accounts
+        # for those records itself (unknown_contig, declared FILTERs in the output), so it is quiet here.
+        self._verbosity = pysam.set_verbosity(0)
         try:
             self._vf = pysam.VariantFile(str(self.path))
         except (OSError, ValueError) as exc:
+            pysam.set_verbosity(self._verbosity)
             raise VariantsError(f"VCF {self.path} cannot be read as VCF/BCF ({exc}); give a VCF (plain or "
                                 "bgzip) with a ##fileformat line and a #CHROM header") from None
         header = self._vf.header
@@ -85,7 +89,10 @@ class VcfReader:
                                 "it (bcftools view reports the same problem)") from None
 
     def close(self) -> None:
+        import pysam
+
         self._vf.close()
+        pysam.set_verbosity(self._verbosity)
 
 
 def _number(x: float) -> str:
