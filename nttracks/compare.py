@@ -391,7 +391,8 @@ def compare(tsv: Path, files: Sequence[Path], out: Path, *, labels: str | None =
         result["labels"] = {"positives": int(np.nansum(y)), "negatives": int((y == 0).sum()),
                             "unlabelled": int((~labelled).sum())}
         result["metrics"] = {n: {k: _json(v) for k, v in m.items()} for n, m in metrics.items()}
-        pictures["roc.png"] = _roc(scores, y, [n for n in names if n in metrics])
+        pictures["roc.png"] = _curves(scores, y, [n for n in names if n in metrics], "roc")
+        pictures["pr.png"] = _curves(scores, y, [n for n in names if n in metrics], "pr")
     _write_joined(out / "compare.tsv", table, scores, y)
     for name, data in pictures.items():
         (out / name).write_bytes(data)
@@ -426,7 +427,19 @@ def _heatmap(names: list[str], rho: np.ndarray) -> bytes:
     return heatmap_png(names, names, rho, "Spearman correlation", cmap="RdBu_r", center=0.0, colorbar="rho")
 
 
-def _roc(scores: Mapping[str, np.ndarray], y: np.ndarray, names: list[str]) -> bytes:
+def pr_curve(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(recall, precision) at each distinct threshold, highest first."""
+    pos = labels.astype(bool)
+    order = np.argsort(-scores, kind="mergesort")
+    s, y = scores[order], pos[order]
+    last = np.r_[s[1:] != s[:-1], True]
+    tp = np.cumsum(y)[last]
+    n = np.arange(1, len(s) + 1)[last]
+    return tp / max(pos.sum(), 1), tp / n
+
+
+def _curves(scores: Mapping[str, np.ndarray], y: np.ndarray, names: list[str], kind: str) -> bytes:
+    """ROC (``kind`` roc) or precision-recall (pr) curves of the oriented scores, as PNG bytes."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -437,13 +450,23 @@ def _roc(scores: Mapping[str, np.ndarray], y: np.ndarray, names: list[str]) -> b
         s = ORIENTED.get(name, 1.0) * scores[name]
         ok = np.isfinite(s) & np.isfinite(y)
         if ok.any() and 0 < y[ok].sum() < ok.sum():
-            fpr, tpr = roc_curve(s[ok], y[ok])
-            ax.plot(fpr, tpr, label=f"{name} ({auroc(s[ok], y[ok]):.3f})", linewidth=1)
-    ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
-    ax.set_xlabel("false positive rate")
-    ax.set_ylabel("true positive rate")
-    ax.set_title("ROC of each score (AUROC)", fontsize=9)
-    ax.legend(fontsize=6, loc="lower right")
+            if kind == "roc":
+                x, v = roc_curve(s[ok], y[ok])
+                ax.plot(x, v, label=f"{name} ({auroc(s[ok], y[ok]):.3f})", linewidth=1)
+            else:
+                x, v = pr_curve(s[ok], y[ok])
+                ax.step(x, v, where="post", label=f"{name} ({auprc(s[ok], y[ok]):.3f})", linewidth=1)
+    if kind == "roc":
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", linewidth=1)
+        ax.set_xlabel("false positive rate")
+        ax.set_ylabel("true positive rate")
+        ax.set_title("ROC of each score (AUROC)", fontsize=9)
+    else:
+        ax.axhline(float(np.nanmean(y)), color="grey", linestyle=":", linewidth=1)
+        ax.set_xlabel("recall")
+        ax.set_ylabel("precision")
+        ax.set_title("Precision-recall of each score (AUPRC)", fontsize=9)
+    ax.legend(fontsize=6, loc="lower right" if kind == "roc" else "upper right")
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})

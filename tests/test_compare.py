@@ -105,7 +105,7 @@ def test_compare_joins_tsv_tabix_and_bigwig_scores_and_reports(scored, tmp_path:
     first = dict(zip(joined[0].split("\t"), joined[1].split("\t"), strict=True))
     assert float(first["gerp"]) == rows[0][0] and first["deepsea:deepsea"] == "0"
     assert second_na(joined)
-    for png in ("roc.png", "spearman.png"):
+    for png in ("roc.png", "pr.png", "spearman.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     report = (out / "report.html").read_text()
     assert "AUROC" in report and 'src="roc.png"' in report and "NT + cadd:RawScore" in report
@@ -128,3 +128,18 @@ def test_bad_labels_are_refused(scored, tmp_path: Path) -> None:
     ext.write_text("chromosome\tposition\n1\t2\n")
     with pytest.raises(VariantsError, match="no ref column"):
         compare(tsv, [ext], tmp_path / "c")
+
+
+def test_labels_from_a_file(scored, tmp_path: Path) -> None:
+    tsv, labels, rows = scored
+    ext = tmp_path / "gerp.tsv"
+    ext.write_text("chrom\tpos\tref\talt\tgerp\n" + "".join(f"chr1\t{p}\tA\tG\t{i}\n" for i, (p, _) in enumerate(rows)))
+    lab = tmp_path / "truth.tsv"
+    lab.write_text("chrom\tpos\tref\talt\tclass\n" + "".join(
+        f"1\t{p}\tA\tG\t{'positive' if y else 'negative'}\n" for (p, _), y in zip(rows[:60], labels, strict=False)))
+    result = compare(tsv, [ext], tmp_path / "c", labels=str(lab))
+    assert result["labels"] == {"positives": int(labels[:60].sum()), "negatives": int(60 - labels[:60].sum()),
+                                "unlabelled": 20}
+    gerp = np.arange(80.0)[:60]
+    assert result["metrics"]["gerp:gerp"]["auroc"] == pytest.approx(auroc(gerp, labels[:60]))
+    assert result["metrics"]["gerp:gerp"]["n"] == 60

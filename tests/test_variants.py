@@ -331,3 +331,38 @@ def test_near_a_gap_and_in_a_gap(genome, seqs) -> None:
     site = site_of(genome, snv("chr1", p, s[p], "A" if s[p] != "A" else "C"))
     assert site.ws + WINDOW <= GAP[0] and site.ws + WINDOW - (p + 1) >= SETTINGS.flank
     assert np.all(codes("chr1")[site.ws : site.ws + WINDOW] < 4)
+
+
+def test_a_vcf_without_records_gives_empty_outputs(genome, tmp_path: Path) -> None:
+    import pysam
+
+    vcf = tmp_path / "empty.vcf"
+    vcf.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n")
+    result = score_vcf(vcf, genome, tmp_path / "out", SETTINGS, model=KmerOneHotModel(), device=CPU)
+    assert result.summary["alleles"] == 0 and len(rows_of(result.tsv)) == 0
+    with pysam.VariantFile(str(result.vcf)) as vf:
+        assert list(vf) == [] and "NT_LLR" in vf.header.info
+
+
+def test_a_file_that_is_not_a_vcf_is_refused(genome, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.vcf"
+    bad.write_text("this is not a VCF\n")
+    with pytest.raises(VariantsError, match="cannot be read as VCF"):
+        score_vcf(bad, genome, tmp_path / "out", SETTINGS, model=KmerOneHotModel(), device=CPU)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_scores_match_cpu(genome, seqs, lm_model) -> None:
+    s = seqs["chr2"]
+    sites = [site_of(genome, snv("chr2", p, s[p], "ACGT"[("ACGT".index(s[p]) + 1) % 4])) for p in range(900, 1300, 9)]
+    sites.append(site_of(genome, snv("chr2", 1500, s[1500], s[1500] + "TTA")))
+    codes = ChromCodes(genome)
+    cpu = score_sites(lm_model, sites, codes, batch_size=16, device=CPU, reverse_complement=True)
+    cuda = torch.device("cuda")
+    gpu = score_sites(lm_model.to(cuda), sites, codes, batch_size=16, device=cuda, reverse_complement=True)
+    lm_model.to(CPU)
+    for a, b in zip(cpu, gpu, strict=True):
+        for name in SCORE_NAMES:
+            assert (math.isnan(a[name]) and math.isnan(b[name])) or b[name] == pytest.approx(a[name], rel=1e-3,
+                                                                                              abs=1e-4), name
