@@ -391,8 +391,9 @@ def compare(tsv: Path, files: Sequence[Path], out: Path, *, labels: str | None =
         result["labels"] = {"positives": int(np.nansum(y)), "negatives": int((y == 0).sum()),
                             "unlabelled": int((~labelled).sum())}
         result["metrics"] = {n: {k: _json(v) for k, v in m.items()} for n, m in metrics.items()}
-        pictures["roc.png"] = _curves(scores, y, [n for n in names if n in metrics], "roc")
-        pictures["pr.png"] = _curves(scores, y, [n for n in names if n in metrics], "pr")
+        shown = [n for n in names if n in NT_FEATURES or n in numeric]  # the norms and dots stay in the table
+        pictures["roc.png"] = _curves(scores, y, shown, "roc")
+        pictures["pr.png"] = _curves(scores, y, shown, "pr")
     _write_joined(out / "compare.tsv", table, scores, y)
     for name, data in pictures.items():
         (out / name).write_bytes(data)
