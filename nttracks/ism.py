@@ -28,7 +28,8 @@ import numpy as np
 import yaml
 
 from .errors import UsageError, VariantsError
-from .variants import KMER, Site, VariantSettings, _place, score_sites
+from .sites import KMER, Site, place
+from .variants import VariantSettings, score_sites
 
 ISM_SCORES = ("llr", "l1_mean", "l2_mean", "l1_token", "l2_token")
 DEFAULT_SCORES = ("llr", "l2_mean")
@@ -80,7 +81,7 @@ def ism_values(model: Any, genome: Any, chrom: str, start: int, end: int, contig
             for alt in range(4):
                 if alt == ref:
                     continue
-                site = _place(chrom, p, p + 1, ALTS[ref], ALTS[alt], contig, settings)
+                site = place(chrom, p, p + 1, ALTS[ref], ALTS[alt], contig, settings)
                 if site is None:
                     break
                 sites.append(site)
