@@ -31,6 +31,8 @@ _EXPORTS = {
     "write_hub": "hubs",
     "validate_hub": "hubs",
     "NttracksError": "errors",
+    "run_variants": "variants",
+    "run_ism": "ism",
 }
 
 __all__ = [*sorted(_EXPORTS), "__version__"]

@@ -183,6 +183,122 @@ def models_inspect(
     typer.echo(str(describe_model(checkpoint)))
 
 
+def _counter(description: str, unit: str) -> Any:
+    """progress(n) for work of unknown size: a tqdm bar counting ``unit``s, with their rate per second."""
+    from tqdm.auto import tqdm
+
+    return tqdm(desc=description, unit=unit, disable=None, dynamic_ncols=True)
+
+
+def _genome_arg(genome: str | None, fasta: Path | None) -> str | Path:
+    if (genome is None) == (fasta is None):
+        raise UsageError("give either --genome NAME (e.g. demo, hg38) or --fasta PATH, not both or neither")
+    return genome if genome is not None else fasta  # type: ignore[return-value]
+
+
+_GENOME_OPT = typer.Option("--genome", help="A registered genome (demo, hg38, hg19, mm10, mm39, dm6); or --fasta.")
+_FASTA_OPT = typer.Option("--fasta", help="Any FASTA file (plain or bgzip) instead of a registered genome.")
+_VCONFIG_OPT = typer.Option(
+    "--config", help="YAML with a 'variants:' mapping (checkpoint, window, layer, max_indel, min_flank, "
+    "reverse_complement, llr, batch_size, precision). Default: the demo's settings for --genome demo, else NT-v2 "
+    "500M with a 5,994 bp window.")
+
+
+@app.command("variants")
+def variants_cmd(
+    vcf: Annotated[Path, typer.Argument(help="VCF to score (plain or bgzipped; BCF too).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Directory for variants.tsv, variants.vcf.gz(.tbi), "
+                                      "variants.json (and the comparison report).")],
+    genome: Annotated[str | None, _GENOME_OPT] = None,
+    fasta: Annotated[Path | None, _FASTA_OPT] = None,
+    config: Annotated[Path | None, _VCONFIG_OPT] = None,
+    checkpoint: Annotated[str | None, typer.Option(help="NT masked LM: directory, HF id, or demo.")] = None,
+    window: Annotated[int | None, typer.Option(help="Context in bp around each variant (whole 6-mers).")] = None,
+    layer: Annotated[int | None, typer.Option(help="Embedding layer (0: token embeddings; default: the last).")] = None,
+    reverse_complement: Annotated[
+        bool | None, typer.Option("--reverse-complement/--forward-only",
+                                  help="Average every score over both strands (twice the compute).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Windows per forward pass.")] = None,
+    device: Annotated[str, typer.Option(help="auto (GPU when present), cpu, cuda or cuda:N.")] = "auto",
+    compare: Annotated[
+        list[Path] | None,
+        typer.Option(help="External scores to set beside NT's (repeatable): TSV keyed by chrom, pos, ref, alt "
+                     "(plain, gzip or tabix-indexed), or a bigWig of per-base scores (GERP, phyloP)."),
+    ] = None,
+    labels: Annotated[
+        str | None,
+        typer.Option(help="With --compare: a column of a compared file, or a TSV chrom, pos, ref, alt, label, "
+                     "marking positive (1) and negative (0) variants; gives AUROC/AUPRC per score."),
+    ] = None,
+) -> None:
+    """Zero-shot scores of every allele of a VCF: embedding distances (L1, L2, cosine, dot; mean-pooled and at
+    the variant's token) and the masked-LM log-likelihood ratio of SNVs.
+
+    Every record and ALT gets a row: scored, or skipped with a reason (symbolic or missing ALT, REF not
+    matching the genome, unknown chromosome, N gap, near a contig end, too long). Chromosome naming (1 vs chr1,
+    MT vs chrM) is mapped when unambiguous.
+
+    Example: nttracks variants my.vcf.gz --genome hg38 --out scores/ --compare cadd.tsv.gz --labels label
+    """
+    from .compare import check_compare_files
+    from .compare import compare as compare_scores
+    from .variants import check_vcf_path, run_variants, settings_for
+
+    check_vcf_path(vcf)
+    if labels is not None and not compare:
+        raise UsageError("--labels needs --compare FILE (the scores to evaluate beside NT's)")
+    check_compare_files(compare or [])
+    where = _genome_arg(genome, fasta)
+    settings = settings_for(where, config, checkpoint=checkpoint, window=window, layer=layer,
+                            reverse_complement=reverse_complement, batch_size=batch_size)
+    bar = _counter("variants", "variant")
+    try:
+        result = run_variants(vcf, where, out, settings, device=device, progress=bar.update)
+    finally:
+        bar.close()
+    counts = ", ".join(f"{k} {v}" for k, v in result.summary["counts"].items())
+    typer.echo(f"wrote {result.tsv} and {result.vcf} ({result.summary['alleles']} alleles: {counts})")
+    if compare:
+        compare_scores(result.tsv, compare, out / "compare", labels=labels)
+        typer.echo(f"comparison: {out / 'compare' / 'report.html'}")
+
+
+@app.command("ism")
+def ism_cmd(
+    regions: Annotated[Path, typer.Option(help="BED of the (small) regions to mutate; merged, clipped to contigs.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Hub directory to write (new or a previous ism hub).")],
+    genome: Annotated[str | None, _GENOME_OPT] = None,
+    fasta: Annotated[Path | None, _FASTA_OPT] = None,
+    config: Annotated[Path | None, _VCONFIG_OPT] = None,
+    scores: Annotated[str, typer.Option(help="Comma-separated: llr, l1_mean, l2_mean, l1_token, l2_token.")] = (
+        "llr,l2_mean"),
+    checkpoint: Annotated[str | None, typer.Option(help="NT masked LM: directory, HF id, or demo.")] = None,
+    window: Annotated[int | None, typer.Option(help="Context in bp around each base (whole 6-mers).")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Windows per forward pass.")] = None,
+    max_bases: Annotated[int, typer.Option(help="Refuse regions covering more N-free bases than this.")] = 100_000,
+    device: Annotated[str, typer.Option(help="auto (GPU when present), cpu, cuda or cuda:N.")] = "auto",
+) -> None:
+    """In-silico mutagenesis: every base of the regions mutated to each alternative and scored as `variants`
+    scores a VCF; a hub of bigWigs, per score the maximum over the alternatives and one track per base.
+
+    Example: nttracks ism --genome demo --regions promoter.bed --out ism_hub/
+    """
+    from .ism import check_scores, run_ism
+    from .variants import settings_for
+
+    where = _genome_arg(genome, fasta)
+    chosen = check_scores([s.strip() for s in scores.split(",")])
+    settings = settings_for(where, config, checkpoint=checkpoint, window=window, batch_size=batch_size)
+    bar = _counter("ism", "bp")
+    try:
+        result = run_ism(where, regions, out, settings, scores=chosen, device=device, max_bases=max_bases,
+                         progress=bar.update)
+    finally:
+        bar.close()
+    typer.echo(f"wrote {result.out}/hub.txt: {len(result.tracks)} tracks over {result.bases:,} bases "
+               f"({result.unscored:,} too near a contig end)")
+
+
 def _log_to_stderr() -> None:
     """The library logs warnings (e.g. a stale lock taken over) to the "nttracks" logger; show them."""
     import logging

@@ -72,3 +72,9 @@ class OutputError(NttracksError):
 
 class DeviceMemoryError(ModelError):
     """A batch (or one window) does not fit in the GPU's memory."""
+
+
+class VariantsError(NttracksError):
+    """A VCF, a variant option or a score file given to ``nttracks variants`` / ``ism`` that cannot be used."""
+
+    exit_code = 2
