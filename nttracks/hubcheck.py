@@ -24,6 +24,7 @@ from nttracks.catalog import (
     parse_color,
 )
 from nttracks.hubfiles import TWOBIT_MAGIC, bigwig_problem, magic, permission_problems
+from nttracks.jbrowse import JBROWSE_CONFIG, check_jbrowse
 
 _SUPPORTED_TYPES = ("wig", "bigWig", "bigBed", "vcfTabix", "bigPsl", "bigMaf", "longTabix", "bigGenePred",
                     "bigChain", "bigBarChart", "bam", "bigInteract", "bigLolly", "bigDbSnp", "hic")
@@ -61,6 +62,7 @@ class _Validator:
         self.root = directory.resolve()
         self.problems: list[str] = []
         self.names: dict[str, str] = {}  # track name -> where, across the whole hub
+        self.genome_chroms: dict[str, dict[str, int] | None] = {}  # genome -> chrom sizes (assembly hubs)
 
     def add(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
@@ -122,6 +124,9 @@ class _Validator:
         washu = self.root / WASHU_FILE
         if washu.exists():
             self.check_washu(washu)
+        if (self.root / JBROWSE_CONFIG).exists():
+            for where, message in check_jbrowse(self.root, self.genome_chroms):
+                self.add(where, message)
 
     def check_permissions(self) -> None:
         for where, message in permission_problems(self.root):
@@ -221,6 +226,7 @@ class _Validator:
                     self.add(st.where, f"defaultPos chromosome {m[1]} is not in chromSizes")
             if "htmlPath" in s:
                 self.local_file(genomes_path, s["htmlPath"], st.where, "htmlPath")
+        self.genome_chroms[genome] = chroms
         trackdb: Path | None = genomes_path
         if tracks is None:
             trackdb = self.local_file(genomes_path, s["trackDb"], st.where, "trackDb")
@@ -295,6 +301,10 @@ class _Validator:
                         or "view" in s)
         parent_name = s.get("parent", "").split()[:1]  # "parent toy on": the name is the first word
         parent = by_name.get(parent_name[0]) if parent_name else None
+        if parent is not None and parent.settings.get("superTrack", "").startswith("on") and len(
+                s.get("parent", "").split()) > 1:
+            self.add(where, f"track {name} is a child of superTrack {parent_name[0]}: its parent line must be "
+                     f"'parent {parent_name[0]}' without on/off (superTrack children set their own visibility)")
         if is_container:
             if not kids:
                 self.add(where, f'Track "{name}" is declared superTrack, compositeTrack, view or container, '
@@ -429,6 +439,9 @@ class _Validator:
         if not isinstance(data, list) or not data:
             self.add(where, "a WashU datahub must be a non-empty JSON array of track objects")
             return
+        self.check_washu_tracks(where, data)
+
+    def check_washu_tracks(self, where: str, data: list) -> None:
         for i, track in enumerate(data):
             at = f"{where}[{i}]"
             if not isinstance(track, dict):
@@ -447,6 +460,12 @@ class _Validator:
                     self.add(at, f"'{key}' must be an object")
             if "showOnHubLoad" in track and not isinstance(track["showOnHubLoad"], bool):
                 self.add(at, "'showOnHubLoad' must be true or false")
+            if isinstance(kind, str) and kind.lower() in ("matplot", "dynamic"):
+                members = track.get("tracks")
+                if not isinstance(members, list) or len(members) < 2:
+                    self.add(at, f"a {kind} track must list at least two member tracks under 'tracks'")
+                else:
+                    self.check_washu_tracks(f"{at}.tracks", members)
 
 
 def _is_float(text: str) -> bool:

@@ -26,7 +26,7 @@ def test_catalog_covers_the_design_families_and_obeys_the_name_and_label_rules()
     toy = ["A", "C", "G", "T", "gc6", "gc_context", "token_gc", "window_gc"]
     assert [t.channel for t in cat.family("toy").tracks] == toy
     assert {f.family: f.container for f in cat.families} == {
-        "elements": "composite", "enhancer": "multiWig", "sensitivity": "none", "toy": "composite",
+        "elements": "composite", "enhancer": "multiWig", "sensitivity": "composite", "toy": "composite",
         "attention": "composite"}
     names = [f.family for f in cat.families] + [t.name for f in cat.families for t in f.tracks]
     assert len(set(names)) == len(names)

@@ -86,8 +86,8 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
     "2bit absent": (lambda h: (h / "demo/demo.2bit").unlink(), "twoBitPath demo/demo.2bit does not exist"),
     "2bit not a 2bit": (lambda h: (h / "demo/demo.2bit").write_text(">chr1\nACGT\n"), "is not a .2bit file"),
     "groups absent": (lambda h: (h / "demo/groups.txt").unlink(), "groups demo/groups.txt does not exist"),
-    "group undefined": (in_stanza("toy", "group nt_predictions", "group other"),
-                        "group 'other' of track toy is not defined"),
+    "group undefined": (in_stanza("toy_super", "group nt_predictions", "group other"),
+                        "group 'other' of track toy_super is not defined"),
     "defaultPos off the genome": (lambda h: edit(h / "genomes.txt", "chr1:1-600", "chrX:1-600"),
                                   "defaultPos chromosome chrX is not in chromSizes"),
     # §1.3 track stanzas
