@@ -5,6 +5,7 @@ server running as another user would meet (a file others cannot read, a director
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -48,6 +49,13 @@ def drop_stanza(hub: Path, track: str) -> None:
     path = hub / "demo/trackDb.txt"
     blocks = path.read_text().split("\n\n")
     path.write_text("\n\n".join(b for b in blocks if not b.startswith(f"track {track}\n")))
+
+
+def drop_matplot_member(path: Path) -> None:
+    hub = json.loads(path.read_text())
+    matplot = next(t for t in hub if t["type"] == "matplot")
+    del matplot["tracks"][1:]
+    path.write_text(json.dumps(hub))
 
 
 def add_subgroups(hub: Path) -> None:
@@ -196,6 +204,49 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
                                  "missing 'name'"),
     "washu track without type": (lambda h: edit(h / WASHU_FILE, '"type": "bigwig"', '"typ": "bigwig"'),
                                  "missing 'type'"),
+    "washu matplot member with a relative url": (
+        lambda h: edit(h / WASHU_FILE, '"https://example.org/hubs/demo/demo/bw/enhancer_developmental.bw"',
+                       '"demo/bw/enhancer_developmental.bw"'),
+        "washu.json[14].tracks[0]: url 'demo/bw/enhancer_developmental.bw' must be an absolute http(s) URL"),
+    "washu matplot of one track": (lambda h: drop_matplot_member(h / WASHU_FILE),
+                                   "washu.json[14]: a matplot track must list at least two member tracks"),
+    # the real catalog's composites and superTracks
+    "element subtrack without its subgroup": (in_stanza("elements_exon", "subGroups category=gene_structure\n", ""),
+                                              "missing 'subgroups' setting for subtrack elements_exon"),
+    "element subtrack in an undefined subgroup member": (
+        in_stanza("elements_exon", "category=gene_structure", "category=coding"),
+        "subtrack elements_exon has value 'coding' for subgroup category"),
+    "superTrack child with on": (in_stanza("toy", "parent toy_super\n", "parent toy_super on\n"),
+                                 "its parent line must be 'parent toy_super' without on/off"),
+    "superTrack without children": (lambda h: [drop_stanza(h, t) for t in ("sensitivity", "sensitivity_constraint")],
+                                    'Track "sensitivity_super" is declared superTrack'),
+    # JBrowse 2 config
+    "jbrowse adapter pointing at a missing file": (
+        lambda h: edit(h / "jbrowse/config.json", '"uri": "../demo/bw/toy_A.bw"', '"uri": "../demo/bw/gone.bw"'),
+        "jbrowse/config.json: track 'toy_A'.adapter: bigWigLocation ../demo/bw/gone.bw does not exist"),
+    "jbrowse 2bit missing": (lambda h: edit(h / "jbrowse/config.json", '"uri": "../demo/demo.2bit"',
+                                            '"uri": "../demo/other.2bit"'),
+                             "assemblies[0].sequence.adapter: twoBitLocation ../demo/other.2bit does not exist"),
+    "jbrowse adapter outside the hub": (
+        lambda h: edit(h / "jbrowse/config.json", '"uri": "../demo/bw/toy_A.bw"', '"uri": "../../x.bw"'),
+        "bigWigLocation '../../x.bw' points outside the hub directory"),
+    "jbrowse track id twice": (lambda h: edit(h / "jbrowse/config.json", '"trackId": "toy_C"', '"trackId": "toy_A"'),
+                               "trackId 'toy_A' is used by more than one track"),
+    "jbrowse unknown assembly": (lambda h: edit(h / "jbrowse/config.json", '"assemblyNames": [\n        "demo"',
+                                                '"assemblyNames": [\n        "hg38"'),
+                                 "assembly 'hg38' is not in 'assemblies' (demo)"),
+    "jbrowse track without adapter": (lambda h: edit(h / "jbrowse/config.json", '"adapter": {\n        "type": "BigWig',
+                                                     '"adaptor": {\n        "type": "BigWig'),
+                                      "missing required 'adapter'"),
+    "jbrowse session showing an undefined track": (
+        lambda h: edit(h / "jbrowse/config.json", '"configuration": "elements_protein_coding_gene"',
+                       '"configuration": "elements_gone"'),
+        "jbrowse/config.json: defaultSession: shows track 'elements_gone', which 'tracks' does not define"),
+    "jbrowse bigWig chrom not in genome": (lambda h: write_bigwig(h / "demo/bw/toy_A.bw", [("1", 1200)]),
+                                           "jbrowse/config.json: track 'toy_A'.adapter: bigWigLocation "
+                                           "../demo/bw/toy_A.bw has chromosome 1 of length 1200"),
+    "jbrowse config not JSON": (lambda h: (h / "jbrowse/config.json").write_text("{"),
+                                "jbrowse/config.json: not valid JSON"),
 }
 
 
