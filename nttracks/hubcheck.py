@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,7 +45,11 @@ class _Stanza:
         return f"{self.file}:{self.line}"
 
 
-def validate_hub(directory: Path) -> list[str]:
+BinaryProbe = Callable[[Path, str, "dict[str, int] | None"], "str | None"]
+"""probe(path, kind, chroms) -> problem or None, for kind "bigWig" or "2bit" (``hub check URL``'s range probes)."""
+
+
+def validate_hub(directory: Path, *, binary: BinaryProbe | None = None, check_permissions: bool = True) -> list[str]:
     """Check the hub in ``directory`` the way UCSC hubCheck would; return the problems (empty = valid).
 
     Each problem names the file (and line) it is about. Remote URLs (http, https, ftp) are not fetched;
@@ -53,13 +58,19 @@ def validate_hub(directory: Path) -> list[str]:
     by others and every directory (``directory`` itself included) can be entered by others: a web server
     serving the hub runs as another user. The directories above ``directory`` need that too; where the
     hub is served from is the server's business, so they are not checked.
+
+    binary: checks the bigWig and .2bit files instead of opening them (``hub check URL`` probes them by
+    range requests on the server, its mirror holding empty stand-ins); check_permissions: False for such a
+    mirror (the server's replies are checked instead).
     """
-    return _Validator(Path(directory)).run()
+    return _Validator(Path(directory), binary, check_permissions).run()
 
 
 class _Validator:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, binary: BinaryProbe | None = None, check_permissions: bool = True) -> None:
         self.root = directory.resolve()
+        self.binary = binary
+        self.permissions = check_permissions
         self.problems: list[str] = []
         self.names: dict[str, str] = {}  # track name -> where, across the whole hub
         self.genome_chroms: dict[str, dict[str, int] | None] = {}  # genome -> chrom sizes (assembly hubs)
@@ -75,7 +86,8 @@ class _Validator:
 
     def run(self) -> list[str]:
         self.check_hub()
-        self.check_permissions()
+        if self.permissions:
+            self.check_permissions()
         return self.problems
 
     def check_hub(self) -> None:
@@ -125,7 +137,7 @@ class _Validator:
         if washu.exists():
             self.check_washu(washu)
         if (self.root / JBROWSE_CONFIG).exists():
-            for where, message in check_jbrowse(self.root, self.genome_chroms):
+            for where, message in check_jbrowse(self.root, self.genome_chroms, self.bigwig_problem):
                 self.add(where, message)
 
     def check_permissions(self) -> None:
@@ -209,7 +221,11 @@ class _Validator:
                 if key not in s:
                     self.add(st.where, f"must have '{key}' set in assembly hub")
             two_bit = self.local_file(genomes_path, s["twoBitPath"], st.where, "twoBitPath")
-            if two_bit is not None and magic(two_bit) != TWOBIT_MAGIC:
+            if two_bit is not None and self.binary is not None:
+                problem = self.binary(two_bit, "2bit", None)
+                if problem:
+                    self.add(st.where, f"twoBitPath {s['twoBitPath']} {problem}")
+            elif two_bit is not None and magic(two_bit) != TWOBIT_MAGIC:
                 self.add(st.where, f"twoBitPath {s['twoBitPath']} is not a .2bit file")
             if "groups" in s:
                 path = self.local_file(genomes_path, s["groups"], st.where, "groups")
@@ -383,9 +399,12 @@ class _Validator:
         if not path.is_file():
             self.add(where, f"Couldn't open {s['bigDataUrl']} (bigDataUrl of track {name})")
             return
-        problem = bigwig_problem(path, chroms)
+        problem = self.bigwig_problem(path, chroms)
         if problem:
             self.add(where, f"{s['bigDataUrl']} {problem} (bigDataUrl of track {name})")
+
+    def bigwig_problem(self, path: Path, chroms: dict[str, int] | None) -> str | None:
+        return self.binary(path, "bigWig", chroms) if self.binary is not None else bigwig_problem(path, chroms)
 
     def check_subgroups(self, st: _Stanza, kids: list[_Stanza]) -> None:
         defined: dict[str, set[str]] = {}

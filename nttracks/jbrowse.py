@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -85,7 +86,8 @@ def jbrowse_files(spec: HubSpec, plan: list[tuple[FamilyStyle, list[tuple[TrackS
     first = plan[0][1]
     region = _default_region(spec, chroms)
     session_tracks = [{"type": "QuantitativeTrack", "configuration": style.name,
-                       "displays": [{"type": "LinearWiggleDisplay", "configuration": f"{style.name}-LinearWiggleDisplay"}]}
+                       "displays": [{"type": "LinearWiggleDisplay",
+                                     "configuration": f"{style.name}-LinearWiggleDisplay"}]}
                       for style, _ in first]
     view: dict[str, Any] = {"id": "view", "type": "LinearGenomeView", "tracks": session_tracks}
     if region is not None:
@@ -130,7 +132,9 @@ def _aliases(chroms: list[str]) -> str:
 # -- checks ------------------------------------------------------------------------------------------
 
 
-def check_jbrowse(root: Path, genome_chroms: dict[str, dict[str, int] | None]) -> list[tuple[str, str]]:
+def check_jbrowse(root: Path, genome_chroms: dict[str, dict[str, int] | None],
+                  bigwig: Callable[[Path, dict[str, int] | None], str | None] = bigwig_problem,
+                  ) -> list[tuple[str, str]]:
     """(where, message) for every problem of ``root/jbrowse/config.json``: required keys, unique track
     ids, known assemblies, and every adapter's local file present inside the hub (and a bigWig).
 
@@ -186,19 +190,21 @@ def check_jbrowse(root: Path, genome_chroms: dict[str, dict[str, int] | None]) -
                 if a not in names:
                     problems.append((at, f"assembly {a!r} is not in 'assemblies' ({', '.join(sorted(names))})"))
         adapter = t.get("adapter")
-        if t.get("type") == "QuantitativeTrack" and isinstance(adapter, dict) and adapter.get("type") != "BigWigAdapter":
+        if (t.get("type") == "QuantitativeTrack" and isinstance(adapter, dict)
+                and adapter.get("type") != "BigWigAdapter"):
             problems.append((at, f"a QuantitativeTrack of a bigWig needs a BigWigAdapter, not {adapter.get('type')!r}"))
         chroms = None
         if isinstance(assemblies_of, list) and len(assemblies_of) == 1:
             chroms = genome_chroms.get(assemblies_of[0])
-        problems += _locations(root, path, adapter, f"{at}.adapter", chroms, bigwig=True)
+        problems += _locations(root, path, adapter, f"{at}.adapter", chroms, bigwig)
     session = config.get("defaultSession")
     if session is not None:
         for view in (session.get("views") or []) if isinstance(session, dict) else []:
             for st in view.get("tracks", []) if isinstance(view, dict) else []:
                 conf = st.get("configuration") if isinstance(st, dict) else None
                 if conf not in ids:
-                    problems.append((f"{where}: defaultSession", f"shows track {conf!r}, which 'tracks' does not define"))
+                    problems.append((f"{where}: defaultSession",
+                                     f"shows track {conf!r}, which 'tracks' does not define"))
                 elif not st.get("displays"):
                     problems.append((f"{where}: defaultSession", f"track {conf!r} lists no displays; JBrowse "
                                      "needs each session track's display (e.g. LinearWiggleDisplay)"))
@@ -206,7 +212,7 @@ def check_jbrowse(root: Path, genome_chroms: dict[str, dict[str, int] | None]) -
 
 
 def _locations(root: Path, config: Path, adapter: Any, at: str, chroms: dict[str, int] | None,
-               bigwig: bool = False) -> list[tuple[str, str]]:
+               bigwig: Callable[[Path, dict[str, int] | None], str | None] | None = None) -> list[tuple[str, str]]:
     """Problems of the file locations (``*Location``) of an adapter: local ones must exist in the hub."""
     if not isinstance(adapter, dict):
         return [(at, "missing adapter")]
@@ -235,8 +241,8 @@ def _locations(root: Path, config: Path, adapter: Any, at: str, chroms: dict[str
         if not target.is_file():
             problems.append((at, f"{key} {uri} does not exist (looked for {target.relative_to(root.resolve())})"))
             continue
-        if bigwig and key == "bigWigLocation":
-            problem = bigwig_problem(target, chroms)
+        if bigwig is not None and key == "bigWigLocation":
+            problem = bigwig(target, chroms)
             if problem:
                 problems.append((at, f"{key} {uri} {problem}"))
     return problems

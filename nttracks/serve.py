@@ -41,7 +41,8 @@ CORS_HEADERS = (
     ("Access-Control-Allow-Origin", "*"),
     ("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS"),
     ("Access-Control-Allow-Headers", "Range, If-None-Match, If-Modified-Since, If-Range, Cache-Control, Content-Type"),
-    ("Access-Control-Expose-Headers", "Content-Length, Content-Range, Content-Type, Accept-Ranges, ETag, Last-Modified"),
+    ("Access-Control-Expose-Headers",
+     "Content-Length, Content-Range, Content-Type, Accept-Ranges, ETag, Last-Modified"),
     ("Access-Control-Max-Age", "86400"),
 )
 # Content types the browsers expect; anything else is guessed by the standard library.
