@@ -82,6 +82,11 @@ def genome_cmd(
             help="Public URL the hub will be served from; needed for the WashU datahub (washu.json)."
         ),
     ] = None,
+    single_file: Annotated[
+        bool,
+        typer.Option("--single-file", help="Write the UCSC hub as one hub.txt ('useOneFile on') instead of "
+                     "hub.txt + genomes.txt + trackDb.txt."),
+    ] = False,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -125,6 +130,7 @@ def genome_cmd(
         exclude=exclude,
         base_url=base_url,
         force=force,
+        single_file=single_file,
     )
     if dry_run:
         typer.echo(plan_run(request, dry_run=True).summary())

@@ -445,7 +445,9 @@ def _hub_page(spec: HubSpec, plan: list[tuple[FamilyStyle, list]], base_url: str
                      f"does not host the {html.escape(spec.genome)} assembly</li>\n")
         text += "</ul>\n"
     text += ("<p>To be opened in a genome browser, these files must be served by a web server that supports "
-             "HTTP byte-range requests and CORS (e.g. nginx; see the nttracks README, section Hosting).</p>\n")
+             "HTTP byte-range requests and CORS (<code>nttracks serve DIR</code>, or nginx or Apache; see the "
+             "nttracks README, section Hosting). <a href=\"index.html\">Open the tracks in igv.js</a>; JBrowse 2: "
+             f"<code>{JBROWSE_CONFIG}</code>.</p>\n")
     return text
 
 

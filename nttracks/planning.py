@@ -50,6 +50,7 @@ class RunRequest:
     cache_dir: Path | None = None
     shard_bases: int = SHARD_BASES
     force: bool = False  # write into an --out that holds files nttracks did not write
+    single_file: bool = False  # the UCSC hub as one hub.txt with useOneFile on
 
 
 @dataclass(frozen=True)

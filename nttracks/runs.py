@@ -171,7 +171,7 @@ def _build(
         created=started.isoformat(timespec="seconds"),
         code_version=f"nttracks {__version__}",
     )
-    write_hub(spec, staging, catalog=catalog, base_url=request.base_url)
+    write_hub(spec, staging, catalog=catalog, base_url=request.base_url, single_file=request.single_file)
     check_before_publish(staging)
     (staging / "config.yaml").write_text(request.config.to_yaml())
     manifest = {
@@ -188,7 +188,8 @@ def _build(
         "config": str(Path(request.config.source).resolve()) if Path(request.config.source).is_file() else None,
         "device": str(getattr(executor, "device", "")),
         "families": manifest_families,
-        "hub": hub_spec_json(spec, request.base_url),  # what `nttracks hub build` rewrites the hub from
+        # what `nttracks hub build` rewrites the hub from
+        "hub": hub_spec_json(spec, request.base_url, single_file=request.single_file),
     }
     files = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
     manifest["files"] = sorted([*files, MANIFEST])

@@ -236,7 +236,7 @@ def test_the_served_pages_name_the_code_version_once(hosted: Hosted) -> None:
         page = get(f"{hosted.url}/{quote(rel)}").body.decode()
         assert page.count(f"nttracks {__version__}") == 1, rel
         assert "nttracks nttracks" not in page, rel
-    assert "nttracks serve" not in get(f"{hosted.url}/hub.html").body.decode()
+    assert "<code>nttracks serve DIR</code>" in get(f"{hosted.url}/hub.html").body.decode()
 
 
 def test_validate_hub_passes_on_the_served_hub(hosted: Hosted) -> None:

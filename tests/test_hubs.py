@@ -182,9 +182,9 @@ def test_pages_name_the_code_version_once_and_say_how_to_serve_the_hub(tmp_path:
     overview = (tmp_path / "hub.html").read_text()
     assert "Created 2026-11-21T09:00:00Z by nttracks 0.1.0." in overview
     assert "<td>Code version</td><td><code>nttracks 0.1.0</code></td>" in (tmp_path / "demo/toy_A.html").read_text()
-    assert "nttracks serve" not in overview  # no such command yet
-    assert ("must be served by a web server that supports HTTP byte-range requests and CORS (e.g. nginx; "
-            "see the nttracks README, section Hosting)") in overview
+    assert ("must be served by a web server that supports HTTP byte-range requests and CORS (<code>nttracks "
+            "serve DIR</code>, or nginx or Apache; see the nttracks README, section Hosting)") in overview
+    assert '<a href="index.html">Open the tracks in igv.js</a>' in overview
 
 
 def test_washu_datahub_has_absolute_urls_colours_and_metadata(tmp_path: Path) -> None:
