@@ -134,7 +134,8 @@ def workers_run_as_www_data(master: int) -> None:
                     workers[proc.name] = int(uids.split()[2])  # effective uid
             except (OSError, ValueError, IndexError):
                 continue  # not a process, or gone meanwhile
-        if workers or time.monotonic() > deadline:
+        # a worker just forked is still root until it switches to www-data: wait for that, not the fork
+        if (workers and all(u == uid for u in workers.values())) or time.monotonic() > deadline:
             break
         time.sleep(0.05)
     assert workers and all(u == uid for u in workers.values()), f"nginx workers (pid: uid) {workers}, not www-data"

@@ -173,7 +173,7 @@ def test_assembly_hub_is_written_whole_and_validates_clean(tmp_path: Path) -> No
 
 def test_pages_name_the_code_version_once_and_say_how_to_serve_the_hub(tmp_path: Path) -> None:
     make_hub(tmp_path, {"toy": ["A", "gc6"], "sensitivity": ["constraint"]})
-    pages = [tmp_path / "hub.html", *sorted((tmp_path / "demo").glob("*.html"))]
+    pages = [tmp_path / "hub.html", tmp_path / "index.html", *sorted((tmp_path / "demo").glob("*.html"))]
     pages.remove(tmp_path / "demo/description.html")  # the assembly's page carries no provenance
     for page in pages:
         text = page.read_text()
