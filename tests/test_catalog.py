@@ -86,6 +86,18 @@ def _toy_track(raw: dict, i: int = 0) -> dict:
     (lambda r: r["families"]["toy"]["defaults"].pop("quantum"), r"tracks\[0\]: missing key\(s\) quantum"),
     (lambda r: r["families"]["enhancer"]["tracks"].pop(), r"families\.enhancer\.container.*multiWig"),
     (lambda r: r["families"].update({"9bad": r["families"].pop("toy")}), r"families\.9bad"),
+    # composite subgroups: every track names its member of each; only composites have them
+    (lambda r: r["families"]["elements"]["tracks"][2].pop("subgroups"),
+     r"families\.elements\.tracks\[2\]\.subgroups: category: None is not one of gene_structure, splicing"),
+    (lambda r: r["families"]["elements"]["tracks"][2].update(subgroups={"category": "coding"}),
+     r"tracks\[2\]\.subgroups: category: 'coding' is not one of"),
+    (lambda r: r["families"]["elements"]["tracks"][2]["subgroups"].update(kind="x"),
+     r"tracks\[2\]\.subgroups: subgroup\(s\) kind are not defined by the family"),
+    (lambda r: r["families"]["enhancer"].update(subgroups={"k": {"title": "K", "members": {"a": "A"}}}),
+     r"families\.enhancer\.subgroups: only a composite's tracks have subgroups"),
+    (lambda r: r["families"]["elements"]["subgroups"]["category"].update(members={}),
+     r"families\.elements\.subgroups\.category\.members: a subgroup needs at least one member"),
+    (lambda r: r["families"]["toy"].update(licence=""), r"families\.toy\.licence"),
 ])
 def test_catalog_errors_name_the_key(tmp_path: Path, edit: Callable[[dict], None], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
