@@ -199,3 +199,32 @@ def test_an_hg38_style_hub_from_tiny_models_passes_the_validator(tmp_path: Path,
     assert {t["url"] for t in washu} >= {"https://example.org/hg38hub/hg38/bw/toy_gc6.bw"}
     assert (out / "jbrowse/aliases.txt").read_text().splitlines() == ["chr1\t1", "chr2\t2", "chrM\tMT"]
     assert "hg38" in json.loads((out / "index.html").read_text().split('id="hub">')[1].split("</script>")[0])["genome"]
+
+
+def test_a_run_publishes_nothing_when_its_hub_fails_the_check(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gate before publishing: a hub the validator rejects (here a page lost after writing) is not
+    published, and the error lists the problem."""
+    from conftest import TOY_DEMO
+
+    import nttracks.runs
+    from nttracks.config import parse_config
+    from nttracks.errors import OutputError
+    from nttracks.planning import RunRequest
+    from nttracks.runs import run_genome
+
+    real = nttracks.runs.write_hub
+
+    def write_then_lose_a_page(spec, directory, **kwargs):  # type: ignore[no-untyped-def]
+        written = real(spec, directory, **kwargs)
+        (directory / "demo/toy_gc6.html").unlink()
+        return written
+
+    monkeypatch.setattr(nttracks.runs, "write_hub", write_then_lose_a_page)
+    out = tmp_path / "hub"
+    with pytest.raises(OutputError, match=r"fails validation, so it was not published:\n  demo/trackDb.txt:\d+: "
+                                          r"html page toy_gc6.html of track toy_gc6 does not exist"):
+        run_genome(RunRequest(genome="demo", config=parse_config(TOY_DEMO), out=out, chroms=("chr3",),
+                              device="cpu"))
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if "staging" in p.name]
