@@ -48,6 +48,16 @@ class TrackStyle:
     priority: float
     autoscale: bool = False
     height: tuple[int, int, int] = (64, 32, 8)  # maxHeightPixels max:default:min
+    subgroups: tuple[tuple[str, str], ...] = ()  # (tag, member) for each of the family's subgroups
+
+
+@dataclass(frozen=True)
+class Subgroup:
+    """A UCSC composite subgroup: ``tag`` (e.g. ``category``), a title, and its members (id, label)."""
+
+    tag: str
+    title: str
+    members: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,7 @@ class TrackTemplate:
     entry: dict[str, Any]
     path: Path
     where: str
+    subgroups: tuple[Subgroup, ...] = ()
 
     def derive(self, channel: str) -> TrackStyle | None:
         """The style of ``channel``, or None when it does not match the pattern."""
@@ -83,7 +94,7 @@ class TrackTemplate:
                 err.fail(f"{self.where}.{key}", f"unknown or malformed placeholder {e}; known: "
                          f"{', '.join('$' + k for k in fields)}")
         t["channel"] = channel
-        return _track_style(self.family, t, self.where, err)
+        return _track_style(self.family, t, self.where, err, self.subgroups)
 
 
 @dataclass(frozen=True)
@@ -106,6 +117,8 @@ class FamilyStyle:
     priority: float = 0.0
     html_template: str = ""
     template: TrackTemplate | None = None
+    licence: str = ""  # of the model weights the family's tracks come from, shown on pages and facets
+    subgroups: tuple[Subgroup, ...] = ()
 
     def style(self, channel: str) -> TrackStyle | None:
         """The listed track of ``channel``, else its style derived from the template; None when neither."""
@@ -142,12 +155,15 @@ class Catalog:
 
 
 _FAMILY_KEYS = {"short_label", "long_label", "container", "html", "group", "visibility", "priority",
-                "defaults", "tracks", "track_template"}
+                "defaults", "tracks", "track_template", "licence", "subgroups"}
+_FAMILY_OPTIONAL = {"defaults", "group", "visibility", "priority", "track_template", "licence", "subgroups"}
 _TRACK_KEYS = {"channel", "suffix", "short_label", "long_label", "color", "view_limits", "autoscale",
-               "quantum", "height", "visibility", "priority"}
+               "quantum", "height", "visibility", "priority", "subgroups"}
+_TRACK_OPTIONAL = {"subgroups"}
 _TEMPLATE_TEXT_KEYS = ("suffix", "short_label", "long_label")
 _DEFAULTABLE = _TRACK_KEYS - {"channel", *_TEMPLATE_TEXT_KEYS}
 _TEMPLATE_KEYS = (_TRACK_KEYS - {"channel"}) | {"channel_pattern"}
+_TEMPLATE_OPTIONAL = _TRACK_OPTIONAL
 
 
 def load_catalog(path: Path | None = None) -> Catalog:
@@ -189,8 +205,7 @@ def load_catalog(path: Path | None = None) -> Catalog:
     for fam_name, fam in entries.items():
         where = f"families.{fam_name}"
         err.name(fam_name, where)
-        fam = err.mapping(fam, where, allowed=_FAMILY_KEYS,
-                          required=_FAMILY_KEYS - {"defaults", "group", "visibility", "priority", "track_template"})
+        fam = err.mapping(fam, where, allowed=_FAMILY_KEYS, required=_FAMILY_KEYS - _FAMILY_OPTIONAL)
         container = fam["container"]
         if container not in CONTAINERS:
             err.fail(f"{where}.container", f"{container!r} is not one of {', '.join(CONTAINERS)}")
@@ -202,17 +217,21 @@ def load_catalog(path: Path | None = None) -> Catalog:
             templates[fam_name] if fam_name in templates else _read(path.parent / template_name, err, f"{where}.html"),
             template_name, err, f"{where}.html")
         defaults = err.mapping(fam.get("defaults", {}), f"{where}.defaults", allowed=_DEFAULTABLE)
+        subgroups = _subgroups(fam.get("subgroups", {}), f"{where}.subgroups", err)
+        if subgroups and container != "composite":
+            err.fail(f"{where}.subgroups", "only a composite's tracks have subgroups (container: composite)")
         tracks = []
         for i, t in enumerate(err.sequence(fam["tracks"], f"{where}.tracks")):
             tw = f"{where}.tracks[{i}]"
             t = {**defaults, **err.mapping(t, tw, allowed=_TRACK_KEYS)}
-            missing = sorted(_TRACK_KEYS - t.keys())
+            missing = sorted(_TRACK_KEYS - _TRACK_OPTIONAL - t.keys())
             if missing:
                 err.fail(tw, f"missing key(s) {', '.join(missing)} (set them on the track or in defaults)")
-            tracks.append(_track_style(fam_name, t, tw, err))
+            tracks.append(_track_style(fam_name, t, tw, err, subgroups))
         template = None
         if "track_template" in fam:
-            template = _track_template(fam_name, fam["track_template"], defaults, f"{where}.track_template", err)
+            template = _track_template(fam_name, fam["track_template"], defaults, f"{where}.track_template", err,
+                                       subgroups)
         if not tracks and template is None:
             err.fail(f"{where}.tracks", "a family needs at least one track (or a track_template)")
         if container == "multiWig" and len(tracks) < 2 and template is None:
@@ -233,13 +252,44 @@ def load_catalog(path: Path | None = None) -> Catalog:
             visibility=err.choice(fam.get("visibility", "full"), f"{where}.visibility", VISIBILITIES),
             priority=err.number(fam.get("priority", len(families) + 1), f"{where}.priority"),
             html_template=page, template=template,
+            licence=err.text(fam.get("licence", "not stated"), f"{where}.licence", 200), subgroups=subgroups,
         ))
     if not families:
         err.fail("families", "the catalog lists no track family")
     return Catalog(families=tuple(families), groups=tuple(groups), path=path)
 
 
-def _track_style(family: str, t: dict[str, Any], where: str, err: _Complainer) -> TrackStyle:
+def _subgroups(raw: Any, where: str, err: _Complainer) -> tuple[Subgroup, ...]:
+    """``{tag: {title, members: {id: label}}}`` -> Subgroups (at most 9: UCSC's subGroup1..9)."""
+    out = []
+    for tag, entry in err.mapping(raw, where).items():
+        at = f"{where}.{tag}"
+        err.name(tag, at)
+        entry = err.mapping(entry, at, required={"title", "members"}, allowed={"title", "members"})
+        members = err.mapping(entry["members"], f"{at}.members")
+        if not members:
+            err.fail(f"{at}.members", "a subgroup needs at least one member")
+        out.append(Subgroup(tag, err.text(entry["title"], f"{at}.title", 40),
+                            tuple((err.name(k, f"{at}.members"), err.text(v, f"{at}.members.{k}", 40))
+                                  for k, v in members.items())))
+    if len(out) > 9:
+        err.fail(where, f"{len(out)} subgroups; UCSC allows at most 9")
+    return tuple(out)
+
+
+def _track_style(family: str, t: dict[str, Any], where: str, err: _Complainer,
+                 subgroups: tuple[Subgroup, ...] = ()) -> TrackStyle:
+    given = err.mapping(t.get("subgroups", {}), f"{where}.subgroups")
+    chosen = []
+    for sg in subgroups:
+        member = given.get(sg.tag)
+        if member not in dict(sg.members):
+            err.fail(f"{where}.subgroups", f"{sg.tag}: {member!r} is not one of {', '.join(k for k, _ in sg.members)} "
+                     "(every track of the family names its member of each subgroup)")
+        chosen.append((sg.tag, member))
+    unknown = sorted(set(given) - {sg.tag for sg in subgroups})
+    if unknown:
+        err.fail(f"{where}.subgroups", f"subgroup(s) {', '.join(unknown)} are not defined by the family")
     suffix = t["suffix"]
     if not isinstance(suffix, str) or not re.fullmatch(r"[A-Za-z0-9_]+", suffix):
         err.fail(f"{where}.suffix", f"{suffix!r} must be letters, digits and '_' only")
@@ -266,15 +316,16 @@ def _track_style(family: str, t: dict[str, Any], where: str, err: _Complainer) -
         quantum=err.quantum(t["quantum"], f"{where}.quantum"),
         visibility=err.choice(t["visibility"], f"{where}.visibility", VISIBILITIES),
         priority=err.number(t["priority"], f"{where}.priority"),
-        autoscale=t["autoscale"], height=(height[0], height[1], height[2]),
+        autoscale=t["autoscale"], height=(height[0], height[1], height[2]), subgroups=tuple(chosen),
     )
 
 
-def _track_template(family: str, raw: Any, defaults: dict[str, Any], where: str, err: _Complainer) -> TrackTemplate:
+def _track_template(family: str, raw: Any, defaults: dict[str, Any], where: str, err: _Complainer,
+                    subgroups: tuple[Subgroup, ...] = ()) -> TrackTemplate:
     """Check a family's ``track_template``: its pattern compiles, and a channel that matches it gets a valid
     style (checked on a stand-in channel, every placeholder ``0``)."""
     entry = {**defaults, **err.mapping(raw, where, allowed=_TEMPLATE_KEYS)}
-    missing = sorted(_TEMPLATE_KEYS - entry.keys())
+    missing = sorted(_TEMPLATE_KEYS - _TEMPLATE_OPTIONAL - entry.keys())
     if missing:
         err.fail(where, f"missing key(s) {', '.join(missing)} (set them on the template or in defaults)")
     pattern = err.text(entry.pop("channel_pattern"), f"{where}.channel_pattern", 200)
@@ -282,7 +333,7 @@ def _track_template(family: str, raw: Any, defaults: dict[str, Any], where: str,
         groups = re.compile(pattern).groupindex
     except re.error as e:
         err.fail(f"{where}.channel_pattern", f"{pattern!r} is not a regular expression: {e}")
-    template = TrackTemplate(family, pattern, entry, err.path, where)
+    template = TrackTemplate(family, pattern, entry, err.path, where, subgroups)
     template._style("x", {"channel": "x", **dict.fromkeys(groups, "0")})
     return template
 

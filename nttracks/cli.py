@@ -26,6 +26,11 @@ models_app = typer.Typer(
     help="Inspect Nucleotide Transformer checkpoints.", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(models_app, name="models")
+hub_app = typer.Typer(
+    help="Check and rewrite hubs: the UCSC hub, WashU datahub, JBrowse 2 config and igv.js viewer page.",
+    no_args_is_help=True, rich_markup_mode=None,
+)
+app.add_typer(hub_app, name="hub")
 
 
 def _progress(description: str, total: int) -> Any:
@@ -86,6 +91,11 @@ def genome_cmd(
             help="Public URL the hub will be served from; needed for the WashU datahub (washu.json)."
         ),
     ] = None,
+    single_file: Annotated[
+        bool,
+        typer.Option("--single-file", help="Write the UCSC hub as one hub.txt ('useOneFile on') instead of "
+                     "hub.txt + genomes.txt + trackDb.txt."),
+    ] = False,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -130,6 +140,7 @@ def genome_cmd(
         base_url=base_url,
         force=force,
         batch_size=batch_size,
+        single_file=single_file,
     )
     if dry_run:
         typer.echo(plan_run(request, dry_run=True).summary())
@@ -171,6 +182,88 @@ def _download_progress() -> Any:
             bar.close()
 
     return update
+
+
+@hub_app.command("check")
+def hub_check(
+    target: Annotated[str, typer.Argument(help="A hub directory, or the http(s) URL of a served hub's hub.txt "
+                                          "(or of its directory).")],
+) -> None:
+    """Check a hub as UCSC hubCheck would, plus the WashU datahub and the JBrowse config.
+
+    Checks the required settings, names (^[A-Za-z][A-Za-z0-9_]*$, unique), labels (17/76 characters),
+    containers and their children and subgroups, html pages and descriptionUrl, that every bigDataUrl
+    opens as a bigWig whose chromosomes belong to the genome, that every file is readable by others (a
+    web server runs as another user), WashU URLs absolute, JBrowse adapters pointing at files that exist.
+    Over a URL it also checks that the server answers byte ranges (206) and CORS. Prints one line per
+    problem and exits 1 when there is any.
+    """
+    from .hubremote import check_target
+
+    problems, what = check_target(target)
+    for problem in problems:
+        typer.echo(problem)
+    if problems:
+        typer.echo(f"{what}: {len(problems)} problem(s)", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{what}: no problems found")
+
+
+@hub_app.command("build")
+def hub_build(
+    directory: Annotated[Path, typer.Argument(help="A hub directory an nttracks run wrote (it holds manifest.json).")],
+    base_url: Annotated[
+        str | None, typer.Option(help="New public URL of the hub (written into washu.json, which needs it).")
+    ] = None,
+    short_label: Annotated[str | None, typer.Option(help="New hub short label (at most 17 characters).")] = None,
+    long_label: Annotated[str | None, typer.Option(help="New hub long label.")] = None,
+    single_file: Annotated[
+        bool | None,
+        typer.Option("--single-file/--multi-file",
+                     help="One hub.txt with 'useOneFile on', or hub.txt + genomes.txt + trackDb.txt "
+                     "(default: as the hub is now)."),
+    ] = None,
+    igv_js: Annotated[
+        str | None,
+        typer.Option(help="igv.js for the viewer page: a local igv.min.js (copied into the hub, for readers "
+                     "without internet) or a URL (default: as the hub is now; first the public copy)."),
+    ] = None,
+) -> None:
+    """Rewrite the hub files from the manifest (new base URL, labels, layout) without recomputing tracks.
+
+    The rewritten hub is checked before anything in DIR changes; hub.txt is replaced last.
+    """
+    from .hubbuild import rebuild_hub
+
+    written = rebuild_hub(directory, base_url=base_url, short_label=short_label, long_label=long_label,
+                          single_file=single_file, igv_js=igv_js)
+    typer.echo(f"rewrote {len(written)} files in {directory} (hub.txt last); the hub passes 'nttracks hub check'")
+
+
+@app.command("serve")
+def serve_cmd(
+    directory: Annotated[Path, typer.Argument(help="The hub directory to serve (the one holding hub.txt).")],
+    host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 for every interface.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on (0: any free one).")] = 8000,
+) -> None:
+    """Serve a hub over HTTP the way genome browsers need: byte ranges, CORS, ETags; Ctrl-C stops.
+
+    Prints the links that open the hub in UCSC, WashU, JBrowse 2 and the igv.js viewer page. UCSC and
+    WashU fetch the hub from their own servers, so they can open it only from an address the internet
+    reaches; JBrowse and the viewer page run in your browser and work on 127.0.0.1.
+    """
+    from .serve import hub_links, make_server, server_url
+
+    server = make_server(directory, host, port)
+    url = server_url(server)
+    typer.echo(f"serving {directory} at {url} (Ctrl-C to stop)")
+    for name, link in hub_links(directory, url).items():
+        typer.echo(f"  {name}: {link}")
+    sys.stdout.flush()
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
 
 
 @models_app.command("inspect")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from nttracks.catalog import (
     parse_color,
 )
 from nttracks.hubfiles import TWOBIT_MAGIC, bigwig_problem, magic, permission_problems
+from nttracks.jbrowse import JBROWSE_CONFIG, check_jbrowse
 
 _SUPPORTED_TYPES = ("wig", "bigWig", "bigBed", "vcfTabix", "bigPsl", "bigMaf", "longTabix", "bigGenePred",
                     "bigChain", "bigBarChart", "bam", "bigInteract", "bigLolly", "bigDbSnp", "hic")
@@ -43,7 +45,11 @@ class _Stanza:
         return f"{self.file}:{self.line}"
 
 
-def validate_hub(directory: Path) -> list[str]:
+BinaryProbe = Callable[[Path, str, "dict[str, int] | None"], "str | None"]
+"""probe(path, kind, chroms) -> problem or None, for kind "bigWig" or "2bit" (``hub check URL``'s range probes)."""
+
+
+def validate_hub(directory: Path, *, binary: BinaryProbe | None = None, check_permissions: bool = True) -> list[str]:
     """Check the hub in ``directory`` the way UCSC hubCheck would; return the problems (empty = valid).
 
     Each problem names the file (and line) it is about. Remote URLs (http, https, ftp) are not fetched;
@@ -52,15 +58,22 @@ def validate_hub(directory: Path) -> list[str]:
     by others and every directory (``directory`` itself included) can be entered by others: a web server
     serving the hub runs as another user. The directories above ``directory`` need that too; where the
     hub is served from is the server's business, so they are not checked.
+
+    binary: checks the bigWig and .2bit files instead of opening them (``hub check URL`` probes them by
+    range requests on the server, its mirror holding empty stand-ins); check_permissions: False for such a
+    mirror (the server's replies are checked instead).
     """
-    return _Validator(Path(directory)).run()
+    return _Validator(Path(directory), binary, check_permissions).run()
 
 
 class _Validator:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, binary: BinaryProbe | None = None, check_permissions: bool = True) -> None:
         self.root = directory.resolve()
+        self.binary = binary
+        self.permissions = check_permissions
         self.problems: list[str] = []
         self.names: dict[str, str] = {}  # track name -> where, across the whole hub
+        self.genome_chroms: dict[str, dict[str, int] | None] = {}  # genome -> chrom sizes (assembly hubs)
 
     def add(self, where: str, message: str) -> None:
         self.problems.append(f"{where}: {message}")
@@ -73,7 +86,8 @@ class _Validator:
 
     def run(self) -> list[str]:
         self.check_hub()
-        self.check_permissions()
+        if self.permissions:
+            self.check_permissions()
         return self.problems
 
     def check_hub(self) -> None:
@@ -122,6 +136,9 @@ class _Validator:
         washu = self.root / WASHU_FILE
         if washu.exists():
             self.check_washu(washu)
+        if (self.root / JBROWSE_CONFIG).exists():
+            for where, message in check_jbrowse(self.root, self.genome_chroms, self.bigwig_problem):
+                self.add(where, message)
 
     def check_permissions(self) -> None:
         for where, message in permission_problems(self.root):
@@ -204,7 +221,11 @@ class _Validator:
                 if key not in s:
                     self.add(st.where, f"must have '{key}' set in assembly hub")
             two_bit = self.local_file(genomes_path, s["twoBitPath"], st.where, "twoBitPath")
-            if two_bit is not None and magic(two_bit) != TWOBIT_MAGIC:
+            if two_bit is not None and self.binary is not None:
+                problem = self.binary(two_bit, "2bit", None)
+                if problem:
+                    self.add(st.where, f"twoBitPath {s['twoBitPath']} {problem}")
+            elif two_bit is not None and magic(two_bit) != TWOBIT_MAGIC:
                 self.add(st.where, f"twoBitPath {s['twoBitPath']} is not a .2bit file")
             if "groups" in s:
                 path = self.local_file(genomes_path, s["groups"], st.where, "groups")
@@ -221,6 +242,7 @@ class _Validator:
                     self.add(st.where, f"defaultPos chromosome {m[1]} is not in chromSizes")
             if "htmlPath" in s:
                 self.local_file(genomes_path, s["htmlPath"], st.where, "htmlPath")
+        self.genome_chroms[genome] = chroms
         trackdb: Path | None = genomes_path
         if tracks is None:
             trackdb = self.local_file(genomes_path, s["trackDb"], st.where, "trackDb")
@@ -295,6 +317,10 @@ class _Validator:
                         or "view" in s)
         parent_name = s.get("parent", "").split()[:1]  # "parent toy on": the name is the first word
         parent = by_name.get(parent_name[0]) if parent_name else None
+        if parent is not None and parent.settings.get("superTrack", "").startswith("on") and len(
+                s.get("parent", "").split()) > 1:
+            self.add(where, f"track {name} is a child of superTrack {parent_name[0]}: its parent line must be "
+                     f"'parent {parent_name[0]}' without on/off (superTrack children set their own visibility)")
         if is_container:
             if not kids:
                 self.add(where, f'Track "{name}" is declared superTrack, compositeTrack, view or container, '
@@ -373,9 +399,12 @@ class _Validator:
         if not path.is_file():
             self.add(where, f"Couldn't open {s['bigDataUrl']} (bigDataUrl of track {name})")
             return
-        problem = bigwig_problem(path, chroms)
+        problem = self.bigwig_problem(path, chroms)
         if problem:
             self.add(where, f"{s['bigDataUrl']} {problem} (bigDataUrl of track {name})")
+
+    def bigwig_problem(self, path: Path, chroms: dict[str, int] | None) -> str | None:
+        return self.binary(path, "bigWig", chroms) if self.binary is not None else bigwig_problem(path, chroms)
 
     def check_subgroups(self, st: _Stanza, kids: list[_Stanza]) -> None:
         defined: dict[str, set[str]] = {}
@@ -429,6 +458,9 @@ class _Validator:
         if not isinstance(data, list) or not data:
             self.add(where, "a WashU datahub must be a non-empty JSON array of track objects")
             return
+        self.check_washu_tracks(where, data)
+
+    def check_washu_tracks(self, where: str, data: list) -> None:
         for i, track in enumerate(data):
             at = f"{where}[{i}]"
             if not isinstance(track, dict):
@@ -447,6 +479,12 @@ class _Validator:
                     self.add(at, f"'{key}' must be an object")
             if "showOnHubLoad" in track and not isinstance(track["showOnHubLoad"], bool):
                 self.add(at, "'showOnHubLoad' must be true or false")
+            if isinstance(kind, str) and kind.lower() in ("matplot", "dynamic"):
+                members = track.get("tracks")
+                if not isinstance(members, list) or len(members) < 2:
+                    self.add(at, f"a {kind} track must list at least two member tracks under 'tracks'")
+                else:
+                    self.check_washu_tracks(f"{at}.tracks", members)
 
 
 def _is_float(text: str) -> bool:

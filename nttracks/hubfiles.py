@@ -88,11 +88,17 @@ def bigwig_problem(path: Path, chroms: dict[str, int] | None) -> str | None:
         if bw.header()["nBasesCovered"] == 0:
             return "is an empty bigWig (no data); browsers cannot read it"
         if chroms is not None:
-            for chrom, size in bw.chroms().items():
-                if chroms.get(chrom) != size:
-                    return (f"has chromosome {chrom} of length {size}, which is not in chromSizes"
-                            if chrom not in chroms else
-                            f"has chromosome {chrom} of length {size}, but chromSizes says {chroms[chrom]}")
+            return chrom_problem(bw.chroms(), chroms)
     finally:
         bw.close()
+    return None
+
+
+def chrom_problem(found: dict[str, int], chroms: dict[str, int]) -> str | None:
+    """Why a bigWig with chromosomes ``found`` (name -> length) does not fit a genome's ``chroms``."""
+    for chrom, size in found.items():
+        if chroms.get(chrom) != size:
+            return (f"has chromosome {chrom} of length {size}, which is not in chromSizes"
+                    if chrom not in chroms else
+                    f"has chromosome {chrom} of length {size}, but chromSizes says {chroms[chrom]}")
     return None

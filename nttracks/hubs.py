@@ -1,13 +1,18 @@
 """Genome-browser hubs: the UCSC hub writer and the WashU datahub.
 
-``write_hub`` turns a run manifest (``HubSpec``) into a UCSC track hub and a WashU datahub, styled by the
-catalog in ``trackhubs/catalog.yaml`` (``nttracks.catalog``). Layout, relative to the hub directory::
+``write_hub`` turns a run manifest (``HubSpec``) into the files every browser opens: a UCSC track hub, a
+WashU datahub (``washu``), a JBrowse 2 config (``jbrowse``) and an igv.js viewer page (``igvpage``), styled
+by the catalog in ``trackhubs/catalog.yaml`` (``nttracks.catalog``). Layout, relative to the hub directory::
 
     hub.txt                  hub stanza; written last, so a reader never sees a half-written hub
+                             (``single_file``: also the genome stanza and the tracks, ``useOneFile on``)
     genomes.txt              one genome stanza (assembly hubs add twoBitPath, organism, defaultPos, ...)
     hub.html                 descriptionUrl: the hub overview page
+    index.html               the igv.js viewer page
     washu.json               WashU datahub (only with a base_url: WashU needs absolute URLs)
-    <genome>/trackDb.txt     one container per family (composite or multiWig) and one leaf per channel
+    jbrowse/config.json      JBrowse 2 config (and jbrowse/aliases.txt, the refName aliases)
+    <genome>/trackDb.txt     per family its catalog container (composite with subgroups, multiWig, or none),
+                             under a superTrack per family when the hub holds several; one leaf per channel
     <genome>/<track>.html    a description page for every stanza, containers included
     <genome>/groups.txt      assembly hubs only: the track groups
     <genome>/description.html  assembly hubs only: the assembly's page (htmlPath)
@@ -42,12 +47,19 @@ from nttracks.catalog import (
 )
 from nttracks.errors import ConfigError, OutputError
 from nttracks.hubcheck import validate_hub
+from nttracks.igvpage import IGV_JS_URL, VIEWER_FILE, viewer_page
+from nttracks.jbrowse import JBROWSE_CONFIG, jbrowse_files
+from nttracks.washu import check_base_url, datahub
+
+SUPER_SUFFIX = "_super"  # the superTrack of family f is f_super
 
 __all__ = [
     "GENOME_RE",
+    "JBROWSE_CONFIG",
     "LONG_LABEL_MAX",
     "NAME_RE",
     "SHORT_LABEL_MAX",
+    "VIEWER_FILE",
     "WASHU_FILE",
     "AssemblySpec",
     "BigWigTrack",
@@ -84,6 +96,9 @@ class FamilyRun:
     config_yaml: str
     seam_qc: dict[str, float]
     summary_html: str = ""
+    window: int = 0  # bp per model window (0: not recorded)
+    stride: int = 0  # bp between window starts
+    stitch: str = ""  # how overlapping windows were combined (taper, nearest, mean)
 
 
 @dataclass(frozen=True)
@@ -112,12 +127,15 @@ class HubSpec:
 
 
 def write_hub(spec: HubSpec, directory: Path, *, catalog: Catalog | None = None,
-              base_url: str | None = None) -> list[Path]:
-    """Write the UCSC hub (and, given ``base_url``, the WashU datahub) for ``spec`` into ``directory``.
+              base_url: str | None = None, single_file: bool = False, igv_js: str = IGV_JS_URL) -> list[Path]:
+    """Write the hub files for ``spec`` into ``directory``: UCSC, JBrowse, the viewer page, and, given
+    ``base_url``, the WashU datahub.
 
     ``directory`` must already hold the bigWigs (and an assembly hub's .2bit and chrom sizes) at the
     relative paths the spec names. ``base_url`` is the public URL of ``directory``; WashU only takes
     absolute URLs, so without it ``washu.json`` is not written (and is absent from the returned list).
+    ``single_file``: one hub.txt with ``useOneFile on`` instead of hub.txt + genomes.txt + trackDb.txt (the
+    other layout's files are removed). ``igv_js``: where the viewer page loads igv.js from.
     Returns the files written, hub.txt last. Raises ``ConfigError`` for an inconsistent spec and
     ``OutputError`` for missing inputs or unwritable files.
     """
@@ -127,59 +145,44 @@ def write_hub(spec: HubSpec, directory: Path, *, catalog: Catalog | None = None,
         raise OutputError(f"hub directory {directory} does not exist or is not a directory; "
                           "write the bigWigs into it first")
     if base_url is not None:
-        _check_base_url(base_url)
+        check_base_url(base_url)
     plan = _plan(spec, catalog, directory)
-    files = _render_ucsc(spec, catalog, plan, base_url)
+    files = _render_ucsc(spec, catalog, plan, base_url, single_file)
+    files.update(jbrowse_files(spec, plan, _chroms(spec, directory), {f.family: f.licence for f, _ in plan}))
+    files[VIEWER_FILE] = viewer_page(spec, plan, igv_js=igv_js)
     if base_url is not None:
-        files[WASHU_FILE] = json.dumps(washu_tracks(spec, base_url, catalog=catalog), indent=2) + "\n"
+        files[WASHU_FILE] = json.dumps(datahub(spec, plan, base_url), indent=2) + "\n"
     hub_txt = files.pop("hub.txt")
     written = [_write(directory, rel, text) for rel, text in files.items()]
     written.append(_write(directory, "hub.txt", hub_txt))
+    other_layout = ["genomes.txt", f"{spec.genome}/trackDb.txt"] if single_file else []
+    for rel in other_layout:  # a hub rewritten as one file: the old layout's files would mislead
+        (directory / rel).unlink(missing_ok=True)
     return written
 
 
 def washu_tracks(spec: HubSpec, base_url: str, *, catalog: Catalog | None = None) -> list[dict[str, Any]]:
-    """WashU datahub track objects (one bigwig per channel) with absolute URLs under ``base_url``."""
+    """WashU datahub track objects (a bigwig per channel, a matplot per multiWig family), absolute URLs."""
     catalog = catalog if catalog is not None else load_catalog()
-    _check_base_url(base_url)
+    check_base_url(base_url)
     for t in spec.tracks:
         catalog.track(t.family, t.channel)  # unknown family or channel -> ConfigError naming it
-    runs = {r.family: r for r in spec.families}
-    base = base_url.rstrip("/")
-    out = []
-    for fam in catalog.families:
-        run = runs.get(fam.family)
-        for style, track in _family_tracks(spec, fam):
-            options: dict[str, Any] = {
-                "label": style.short_label,
-                "color": "#{:02x}{:02x}{:02x}".format(*style.color),
-                "height": style.height[1],
-                "yScale": "auto" if style.autoscale else "fixed",
-            }
-            if not style.autoscale:
-                options["yMin"], options["yMax"] = style.view_limits
-            out.append({
-                "type": "bigwig",
-                "name": style.name,
-                "url": f"{base}/{quote(track.path)}",
-                "showOnHubLoad": style.visibility != "hide",
-                "options": options,
-                "metadata": {
-                    "Family": fam.short_label,
-                    "Channel": style.channel,
-                    "Model": run.model if run else "",
-                    "Checkpoint": run.checkpoint_digest if run else "",
-                },
-                "details": {"description": style.long_label, "genome": spec.genome,
-                            "created": spec.created, "code version": spec.code_version},
-            })
-    return out
+    plan = [(fam, _family_tracks(spec, fam)) for fam in catalog.families]
+    return datahub(spec, [(fam, members) for fam, members in plan if members], base_url)
 
 
-def _check_base_url(base_url: str) -> None:
-    if not re.match(r"^https?://[^/\s]+", base_url) or re.search(r"\s", base_url):
-        raise ConfigError(f"base URL {base_url!r} must be an absolute http(s) URL of the hub directory, "
-                          "e.g. https://example.org/hub")
+def _chroms(spec: HubSpec, directory: Path) -> list[str]:
+    """The genome's chromosome names: an assembly hub's chrom sizes, else the first bigWig's header."""
+    if spec.assembly is not None:
+        text = (directory / spec.assembly.chrom_sizes).read_text(encoding="utf-8")
+        return [line.split()[0] for line in text.splitlines() if line.strip()]
+    import pyBigWig
+
+    bw = pyBigWig.open(str(directory / spec.tracks[0].path))
+    try:
+        return list(bw.chroms())
+    finally:
+        bw.close()
 
 
 def _family_tracks(spec: HubSpec, fam: FamilyStyle) -> list[tuple[TrackStyle, BigWigTrack]]:
@@ -248,15 +251,17 @@ def _hub_file(directory: Path, rel: str, what: str) -> None:
 
 
 def _render_ucsc(spec: HubSpec, catalog: Catalog, plan: list[tuple[FamilyStyle, list]],
-                 base_url: str | None) -> dict[str, str]:
+                 base_url: str | None, single_file: bool) -> dict[str, str]:
     g = spec.genome
     runs = {r.family: r for r in spec.families}
     files: dict[str, str] = {}
     stanzas: list[list[tuple[str, str]]] = []
     used_groups: list[str] = []
+    tdb_dir = "." if single_file else g  # bigDataUrl and html are relative to the file holding the tracks
+    wrap = len(plan) > 1  # several families: each under its own superTrack
 
-    def rel(path: str) -> str:  # hub-relative path -> relative to <genome>/trackDb.txt
-        return posixpath.relpath(path, g)
+    def rel(path: str) -> str:  # hub-relative path -> relative to the file holding the tracks
+        return posixpath.relpath(path, tdb_dir)
 
     def fields(style: FamilyStyle, track_label: str, track_long: str, channel: str) -> dict[str, str]:
         return {"family_label": style.short_label, "family_long_label": style.long_label,
@@ -272,36 +277,61 @@ def _render_ucsc(spec: HubSpec, catalog: Catalog, plan: list[tuple[FamilyStyle, 
             top.append(("group", fam.group))
             if fam.group not in used_groups:
                 used_groups.append(fam.group)
+        family_page = rel(f"{g}/{fam.family}.html")
+        outer: str | None = None  # the parent of the family's top-level stanzas
+        if wrap:
+            outer = fam.family + SUPER_SUFFIX
+            stanzas.append([("track", outer), ("superTrack", "on show"), ("shortLabel", fam.short_label),
+                            ("longLabel", fam.long_label), *top, ("priority", _num(fam.priority)),
+                            ("html", family_page)])
+            top = []  # a superTrack's children take its group
         lo = min(s.view_limits[0] for s, _ in members)
         hi = max(s.view_limits[1] for s, _ in members)
         if container != "none":
             settings = [("track", fam.family)]
+            if outer is not None:
+                settings.append(("parent", outer))
             settings += [("compositeTrack", "on")] if container == "composite" else [
                 ("container", "multiWig"), ("aggregate", "transparentOverlay"),
                 ("showSubtrackColorOnUi", "on")]
             settings += [
                 ("shortLabel", fam.short_label), ("longLabel", fam.long_label),
                 ("type", f"bigWig {_num(lo)} {_num(hi)}"), *top,
-                ("visibility", fam.visibility), ("priority", _num(fam.priority)),
+                ("visibility", fam.visibility), ("priority", _num(1 if wrap else fam.priority)),
                 ("autoScale", "on" if any(s.autoscale for s, _ in members) else "off"),
                 ("viewLimits", f"{_num(lo)}:{_num(hi)}"),
                 ("maxHeightPixels", ":".join(str(max(s.height[i] for s, _ in members)) for i in range(3))),
-                ("html", f"{fam.family}.html"),
+                ("html", family_page),
             ]
             if container == "composite":
+                for i, sg in enumerate(fam.subgroups, start=1):
+                    members_text = " ".join(f"{k}={v}" for k, v in sg.members)
+                    settings.append((f"subGroup{i}", f"{sg.tag} {sg.title} {members_text}"))
+                if fam.subgroups:
+                    settings += [("dimensions", " ".join(f"dim{'XYABCDEFG'[i]}={sg.tag}"
+                                                         for i, sg in enumerate(fam.subgroups))),
+                                 ("sortOrder", " ".join(f"{sg.tag}=+" for sg in fam.subgroups))]
                 settings.append(("dragAndDrop", "subTracks"))
             stanzas.append(settings)
             subs = "".join(f"<li><b>{html.escape(s.short_label)}</b> ({html.escape(s.channel)}): "
                            f"{html.escape(s.long_label)}</li>\n" for s, _ in members)
             files[f"{g}/{fam.family}.html"] = _page(
                 fam, fields(fam, fam.short_label, fam.long_label, "all channels"), runs[fam.family], spec,
-                extra=f"<h2>Subtracks</h2>\n<ul>\n{subs}</ul>\n")
+                [s for s, _ in members], extra=f"<h2>Subtracks</h2>\n<ul>\n{subs}</ul>\n")
+        elif wrap:  # standalone tracks under the superTrack: its page is the family's
+            files[f"{g}/{fam.family}.html"] = _page(
+                fam, fields(fam, fam.short_label, fam.long_label, "all channels"), runs[fam.family], spec,
+                [s for s, _ in members])
         for style, track in members:
             settings = [("track", style.name)]
             if container == "composite":
                 settings.append(("parent", f"{fam.family} on"))
+                if style.subgroups:
+                    settings.append(("subGroups", " ".join(f"{k}={v}" for k, v in style.subgroups)))
             elif container == "multiWig":
                 settings.append(("parent", fam.family))
+            elif outer is not None:
+                settings.append(("parent", outer))
             settings += [
                 ("shortLabel", style.short_label), ("longLabel", style.long_label),
                 ("type", f"bigWig {_num(style.view_limits[0])} {_num(style.view_limits[1])}"),
@@ -313,16 +343,16 @@ def _render_ucsc(spec: HubSpec, catalog: Catalog, plan: list[tuple[FamilyStyle, 
                 ("maxHeightPixels", ":".join(map(str, style.height))),
                 ("visibility", style.visibility),
                 # A standalone track sorts among the families; a subtrack within its container.
-                ("priority", _num(style.priority if container != "none"
+                ("priority", _num(style.priority if container != "none" or wrap
                                   else fam.priority + (style.priority - 1) / 1000)),
-                ("html", f"{style.name}.html"),
+                ("html", rel(f"{g}/{style.name}.html")),
             ]
             stanzas.append(settings)
             files[f"{g}/{style.name}.html"] = _page(
-                fam, fields(fam, style.short_label, style.long_label, style.channel), runs[fam.family], spec)
+                fam, fields(fam, style.short_label, style.long_label, style.channel), runs[fam.family], spec,
+                [style])
 
-    files[f"{g}/trackDb.txt"] = "\n".join(_stanza(s) for s in stanzas)
-    genome = [("genome", g), ("trackDb", f"{g}/trackDb.txt")]
+    genome = [("genome", g)] if single_file else [("genome", g), ("trackDb", f"{g}/trackDb.txt")]
     if spec.assembly is not None:
         a = spec.assembly
         labels = dict(catalog.groups)
@@ -337,11 +367,17 @@ def _render_ucsc(spec: HubSpec, catalog: Catalog, plan: list[tuple[FamilyStyle, 
         genome += [("groups", f"{g}/groups.txt"), ("description", a.description), ("twoBitPath", a.twobit),
                    ("chromSizes", a.chrom_sizes), ("organism", a.organism), ("defaultPos", a.default_pos),
                    ("htmlPath", f"{g}/description.html")]
-    files["genomes.txt"] = _stanza(genome)
     files["hub.html"] = _hub_page(spec, plan, base_url)
-    files["hub.txt"] = _stanza([
-        ("hub", spec.hub_name), ("shortLabel", spec.short_label), ("longLabel", spec.long_label),
-        ("genomesFile", "genomes.txt"), ("email", spec.email), ("descriptionUrl", "hub.html")])
+    hub = [("hub", spec.hub_name), ("shortLabel", spec.short_label), ("longLabel", spec.long_label)]
+    hub += [("useOneFile", "on")] if single_file else [("genomesFile", "genomes.txt")]
+    hub += [("email", spec.email), ("descriptionUrl", "hub.html")]
+    tracks = "\n".join(_stanza(s) for s in stanzas)
+    if single_file:  # hub stanza, genome stanza, then the tracks, each after a blank line
+        files["hub.txt"] = f"{_stanza(hub)}\n{_stanza(genome)}\n{tracks}"
+    else:
+        files[f"{g}/trackDb.txt"] = tracks
+        files["genomes.txt"] = _stanza(genome)
+        files["hub.txt"] = _stanza(hub)
     return files
 
 
@@ -353,24 +389,41 @@ def _stanza(settings: list[tuple[str, str]]) -> str:
     return "".join(f"{k} {v}\n" for k, v in settings)
 
 
-def _page(fam: FamilyStyle, fields: dict[str, str], run: FamilyRun, spec: HubSpec, extra: str = "") -> str:
-    """A description page: the family template, then provenance (model, digest, config, date, seam QC)."""
+def _page(fam: FamilyStyle, fields: dict[str, str], run: FamilyRun, spec: HubSpec, styles: list[TrackStyle],
+          extra: str = "") -> str:
+    """A description page: the family template, then the methods as run (model, checkpoint digest, licence,
+    window, stitching, quantization), the seam QC and the configuration."""
     body = string.Template(fam.html_template).substitute({k: html.escape(v) for k, v in fields.items()})
     qc = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.6g}</td></tr>\n"
                  for k, v in sorted(run.seam_qc.items()))
     qc = f"<table>\n{qc}</table>\n" if qc else "<p>Not measured.</p>\n"
-    rows = [("Model", run.model), ("Checkpoint digest", run.checkpoint_digest), ("Genome", spec.genome),
-            ("Created", spec.created), ("Code version", spec.code_version)]
+    steps = sorted({_quantum(s.quantum) for s in styles})
+    rows = [("Model", run.model), ("Checkpoint digest", run.checkpoint_digest), ("Licence of the weights", fam.licence)]
+    if run.window:
+        rows.append(("Window", f"{run.window:,} bp, a new window every {run.stride:,} bp "
+                               f"(overlap {max(run.window - run.stride, 0):,} bp)"))
+    if run.stitch:
+        rows.append(("Stitching", f"{run.stitch} (overlapping windows combined by overlap-add, normalized "
+                                  "by the summed weights)" if run.stitch != "nearest" else
+                     "nearest (each base from the window whose centre is closest)"))
+    rows += [("Quantization", ", ".join(steps) + " (values stored on this grid; unscored bases absent)"),
+             ("Genome", spec.genome), ("Created", spec.created), ("Code version", spec.code_version)]
     prov = "".join(f"<tr><td>{k}</td><td><code>{html.escape(v)}</code></td></tr>\n" for k, v in rows)
     return (f"<h1>{html.escape(fields['track_long_label'])}</h1>\n{body}{extra}{run.summary_html}"
-            f"<h2>Provenance</h2>\n<table>\n{prov}</table>\n"
+            f"<h2>Methods as run</h2>\n<table>\n{prov}</table>\n"
             f"<h3>Seam QC (disagreement between overlapping windows)</h3>\n{qc}"
             f"<h3>Configuration</h3>\n<pre>{html.escape(run.config_yaml)}</pre>\n")
 
 
+def _quantum(step: float) -> str:
+    inverse = 1 / step
+    return f"steps of 1/{round(inverse)}" if abs(inverse - round(inverse)) < 1e-6 else f"steps of {step:g}"
+
+
 def _hub_page(spec: HubSpec, plan: list[tuple[FamilyStyle, list]], base_url: str | None) -> str:
     items = "".join(
-        f"<li><a href=\"{quote(spec.genome)}/{fam.family if fam.container != 'none' else members[0][0].name}"
+        f"<li><a href=\"{quote(spec.genome)}/"
+        f"{fam.family if fam.container != 'none' or len(plan) > 1 else members[0][0].name}"
         f".html\">{html.escape(fam.long_label)}</a> ({len(members)} track{'s' * (len(members) != 1)})</li>\n"
         for fam, members in plan)
     text = (f"<h1>{html.escape(spec.long_label)}</h1>\n"
@@ -392,7 +445,9 @@ def _hub_page(spec: HubSpec, plan: list[tuple[FamilyStyle, list]], base_url: str
                      f"does not host the {html.escape(spec.genome)} assembly</li>\n")
         text += "</ul>\n"
     text += ("<p>To be opened in a genome browser, these files must be served by a web server that supports "
-             "HTTP byte-range requests and CORS (e.g. nginx; see the nttracks README, section Hosting).</p>\n")
+             "HTTP byte-range requests and CORS (<code>nttracks serve DIR</code>, or nginx or Apache; see the "
+             "nttracks README, section Hosting). <a href=\"index.html\">Open the tracks in igv.js</a>; JBrowse 2: "
+             f"<code>{JBROWSE_CONFIG}</code>.</p>\n")
     return text
 
 

@@ -52,6 +52,7 @@ class RunRequest:
     shard_bases: int = SHARD_BASES
     force: bool = False  # write into an --out that holds files nttracks did not write
     batch_size: int | None = None  # windows per forward pass for every family (None: each family's own)
+    single_file: bool = False  # the UCSC hub as one hub.txt with useOneFile on
 
 
 @dataclass(frozen=True)

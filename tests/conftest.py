@@ -56,3 +56,50 @@ def umask(mask: int) -> Iterator[None]:
 def mode(path: Path) -> int:
     """Permission bits of ``path``."""
     return path.stat().st_mode & 0o777
+
+
+TOY_DEMO = {
+    "hub": {"name": "nttracks_demo", "short_label": "nttracks demo",
+            "long_label": "nttracks demo hub (synthetic genome, toy model)", "email": "nttracks@example.org"},
+    "families": {"toy": {"window": 1200, "overlap": 600, "stitch": "taper", "batch_size": 16}},
+}
+
+
+@pytest.fixture(scope="session")
+def toy_demo_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The demo genome's hub with the toy family only (A, C, G, T, gc6: known functions of the sequence),
+    built once per session by the real run (``run_genome``) in a directory others can enter. Read-only:
+    a test that changes a hub copies it first."""
+    import tempfile
+
+    from nttracks.config import parse_config
+    from nttracks.planning import RunRequest
+    from nttracks.runs import run_genome
+
+    served = Path(tempfile.mkdtemp(prefix="nttracks-toy-demo-"))  # not under pytest's 0700 tmp root
+    served.chmod(0o755)
+    out = served / "hub"
+    run_genome(RunRequest(genome="demo", config=parse_config(TOY_DEMO), out=out, device="cpu",
+                          base_url="http://127.0.0.1:1/hub/"))
+    yield out
+    import shutil
+
+    shutil.rmtree(served, ignore_errors=True)
+
+
+@contextmanager
+def serving(directory: Path) -> Iterator[str]:
+    """``directory`` served by ``nttracks serve``'s server on a free loopback port; yields its URL."""
+    import threading
+
+    from nttracks.serve import make_server, server_url
+
+    server = make_server(directory, "127.0.0.1", 0)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server_url(server)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)

@@ -26,7 +26,7 @@ def test_catalog_covers_the_design_families_and_obeys_the_name_and_label_rules()
     toy = ["A", "C", "G", "T", "gc6", "gc_context", "token_gc", "window_gc"]
     assert [t.channel for t in cat.family("toy").tracks] == toy
     assert {f.family: f.container for f in cat.families} == {
-        "elements": "composite", "enhancer": "multiWig", "sensitivity": "none", "toy": "composite",
+        "elements": "composite", "enhancer": "multiWig", "sensitivity": "composite", "toy": "composite",
         "attention": "composite"}
     names = [f.family for f in cat.families] + [t.name for f in cat.families for t in f.tracks]
     assert len(set(names)) == len(names)
@@ -86,6 +86,18 @@ def _toy_track(raw: dict, i: int = 0) -> dict:
     (lambda r: r["families"]["toy"]["defaults"].pop("quantum"), r"tracks\[0\]: missing key\(s\) quantum"),
     (lambda r: r["families"]["enhancer"]["tracks"].pop(), r"families\.enhancer\.container.*multiWig"),
     (lambda r: r["families"].update({"9bad": r["families"].pop("toy")}), r"families\.9bad"),
+    # composite subgroups: every track names its member of each; only composites have them
+    (lambda r: r["families"]["elements"]["tracks"][2].pop("subgroups"),
+     r"families\.elements\.tracks\[2\]\.subgroups: category: None is not one of gene_structure, splicing"),
+    (lambda r: r["families"]["elements"]["tracks"][2].update(subgroups={"category": "coding"}),
+     r"tracks\[2\]\.subgroups: category: 'coding' is not one of"),
+    (lambda r: r["families"]["elements"]["tracks"][2]["subgroups"].update(kind="x"),
+     r"tracks\[2\]\.subgroups: subgroup\(s\) kind are not defined by the family"),
+    (lambda r: r["families"]["enhancer"].update(subgroups={"k": {"title": "K", "members": {"a": "A"}}}),
+     r"families\.enhancer\.subgroups: only a composite's tracks have subgroups"),
+    (lambda r: r["families"]["elements"]["subgroups"]["category"].update(members={}),
+     r"families\.elements\.subgroups\.category\.members: a subgroup needs at least one member"),
+    (lambda r: r["families"]["toy"].update(licence=""), r"families\.toy\.licence"),
 ])
 def test_catalog_errors_name_the_key(tmp_path: Path, edit: Callable[[dict], None], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -5,6 +5,7 @@ server running as another user would meet (a file others cannot read, a director
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -50,6 +51,13 @@ def drop_stanza(hub: Path, track: str) -> None:
     path.write_text("\n\n".join(b for b in blocks if not b.startswith(f"track {track}\n")))
 
 
+def drop_matplot_member(path: Path) -> None:
+    hub = json.loads(path.read_text())
+    matplot = next(t for t in hub if t["type"] == "matplot")
+    del matplot["tracks"][1:]
+    path.write_text(json.dumps(hub))
+
+
 def add_subgroups(hub: Path) -> None:
     edit_stanza(hub, "toy", "compositeTrack on\n",
                 "compositeTrack on\nsubGroup1 base Base a=A c=C g=G t=T o=Other\n")
@@ -86,8 +94,8 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
     "2bit absent": (lambda h: (h / "demo/demo.2bit").unlink(), "twoBitPath demo/demo.2bit does not exist"),
     "2bit not a 2bit": (lambda h: (h / "demo/demo.2bit").write_text(">chr1\nACGT\n"), "is not a .2bit file"),
     "groups absent": (lambda h: (h / "demo/groups.txt").unlink(), "groups demo/groups.txt does not exist"),
-    "group undefined": (in_stanza("toy", "group nt_predictions", "group other"),
-                        "group 'other' of track toy is not defined"),
+    "group undefined": (in_stanza("toy_super", "group nt_predictions", "group other"),
+                        "group 'other' of track toy_super is not defined"),
     "defaultPos off the genome": (lambda h: edit(h / "genomes.txt", "chr1:1-600", "chrX:1-600"),
                                   "defaultPos chromosome chrX is not in chromSizes"),
     # §1.3 track stanzas
@@ -196,6 +204,49 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
                                  "missing 'name'"),
     "washu track without type": (lambda h: edit(h / WASHU_FILE, '"type": "bigwig"', '"typ": "bigwig"'),
                                  "missing 'type'"),
+    "washu matplot member with a relative url": (
+        lambda h: edit(h / WASHU_FILE, '"https://example.org/hubs/demo/demo/bw/enhancer_developmental.bw"',
+                       '"demo/bw/enhancer_developmental.bw"'),
+        "washu.json[14].tracks[0]: url 'demo/bw/enhancer_developmental.bw' must be an absolute http(s) URL"),
+    "washu matplot of one track": (lambda h: drop_matplot_member(h / WASHU_FILE),
+                                   "washu.json[14]: a matplot track must list at least two member tracks"),
+    # the real catalog's composites and superTracks
+    "element subtrack without its subgroup": (in_stanza("elements_exon", "subGroups category=gene_structure\n", ""),
+                                              "missing 'subgroups' setting for subtrack elements_exon"),
+    "element subtrack in an undefined subgroup member": (
+        in_stanza("elements_exon", "category=gene_structure", "category=coding"),
+        "subtrack elements_exon has value 'coding' for subgroup category"),
+    "superTrack child with on": (in_stanza("toy", "parent toy_super\n", "parent toy_super on\n"),
+                                 "its parent line must be 'parent toy_super' without on/off"),
+    "superTrack without children": (lambda h: [drop_stanza(h, t) for t in ("sensitivity", "sensitivity_constraint")],
+                                    'Track "sensitivity_super" is declared superTrack'),
+    # JBrowse 2 config
+    "jbrowse adapter pointing at a missing file": (
+        lambda h: edit(h / "jbrowse/config.json", '"uri": "../demo/bw/toy_A.bw"', '"uri": "../demo/bw/gone.bw"'),
+        "jbrowse/config.json: track 'toy_A'.adapter: bigWigLocation ../demo/bw/gone.bw does not exist"),
+    "jbrowse 2bit missing": (lambda h: edit(h / "jbrowse/config.json", '"uri": "../demo/demo.2bit"',
+                                            '"uri": "../demo/other.2bit"'),
+                             "assemblies[0].sequence.adapter: twoBitLocation ../demo/other.2bit does not exist"),
+    "jbrowse adapter outside the hub": (
+        lambda h: edit(h / "jbrowse/config.json", '"uri": "../demo/bw/toy_A.bw"', '"uri": "../../x.bw"'),
+        "bigWigLocation '../../x.bw' points outside the hub directory"),
+    "jbrowse track id twice": (lambda h: edit(h / "jbrowse/config.json", '"trackId": "toy_C"', '"trackId": "toy_A"'),
+                               "trackId 'toy_A' is used by more than one track"),
+    "jbrowse unknown assembly": (lambda h: edit(h / "jbrowse/config.json", '"assemblyNames": [\n        "demo"',
+                                                '"assemblyNames": [\n        "hg38"'),
+                                 "assembly 'hg38' is not in 'assemblies' (demo)"),
+    "jbrowse track without adapter": (lambda h: edit(h / "jbrowse/config.json", '"adapter": {\n        "type": "BigWig',
+                                                     '"adaptor": {\n        "type": "BigWig'),
+                                      "missing required 'adapter'"),
+    "jbrowse session showing an undefined track": (
+        lambda h: edit(h / "jbrowse/config.json", '"configuration": "elements_protein_coding_gene"',
+                       '"configuration": "elements_gone"'),
+        "jbrowse/config.json: defaultSession: shows track 'elements_gone', which 'tracks' does not define"),
+    "jbrowse bigWig chrom not in genome": (lambda h: write_bigwig(h / "demo/bw/toy_A.bw", [("1", 1200)]),
+                                           "jbrowse/config.json: track 'toy_A'.adapter: bigWigLocation "
+                                           "../demo/bw/toy_A.bw has chromosome 1 of length 1200"),
+    "jbrowse config not JSON": (lambda h: (h / "jbrowse/config.json").write_text("{"),
+                                "jbrowse/config.json: not valid JSON"),
 }
 
 

@@ -63,7 +63,8 @@ def write_twobit(path: Path, seqs: dict[str, str]) -> None:
 def run(family: str) -> FamilyRun:
     return FamilyRun(family=family, model=f"{family}-model-v1", checkpoint_digest=f"sha256:{family}0123abcd",
                      config_yaml=f"family: {family}\nwindow: 1200  # <b>not bold</b>\n",
-                     seam_qc={"mean_abs_diff": 0.0125, "max_abs_diff": 0.25})
+                     seam_qc={"mean_abs_diff": 0.0125, "max_abs_diff": 0.25}, window=1200, stride=600,
+                     stitch="taper")
 
 
 def make_hub(directory: Path, families: dict[str, list[str]], *, genome: str = "demo", assembly: bool = True,
@@ -121,8 +122,23 @@ def test_assembly_hub_is_written_whole_and_validates_clean(tmp_path: Path) -> No
     assert stanzas(tmp_path / "demo/groups.txt")["nt_predictions"]["label"]
 
     tdb = stanzas(tmp_path / "demo/trackDb.txt")
-    assert len(tdb) == 3 + 14 + 2 + 1 + 5  # three containers; sensitivity stands alone
+    assert len(tdb) == 4 + 4 + 14 + 2 + 1 + 5  # a superTrack and a container per family, the tracks
+    for family in ALL:  # several families: each under its superTrack, which carries the group
+        assert tdb[f"{family}_super"] == {
+            "track": f"{family}_super", "superTrack": "on show", "shortLabel": tdb[family]["shortLabel"],
+            "longLabel": tdb[family]["longLabel"], "group": "nt_predictions",
+            "priority": tdb[f"{family}_super"]["priority"], "html": f"{family}.html"}
+        assert tdb[family]["parent"] == f"{family}_super" and "group" not in tdb[family]
     assert tdb["elements"]["compositeTrack"] == "on" and tdb["toy"]["compositeTrack"] == "on"
+    assert tdb["sensitivity"]["compositeTrack"] == "on"
+    elements = tdb["elements"]  # gene structure / splicing / regulatory, each child in one of them
+    assert elements["subGroup1"] == ("category Element_class gene_structure=Gene_structure splicing=Splicing "
+                                     "regulatory=Regulatory")
+    assert elements["dimensions"] == "dimX=category" and elements["sortOrder"] == "category=+"
+    assert tdb["elements_splice_donor"]["subGroups"] == "category=splicing"
+    assert tdb["elements_exon"]["subGroups"] == "category=gene_structure"
+    assert tdb["elements_CTCF_bound"]["subGroups"] == "category=regulatory"
+    assert "subGroups" not in tdb["toy_gc6"] and "subGroup1" not in tdb["toy"]
     assert tdb["enhancer"]["container"] == "multiWig" and tdb["enhancer"]["aggregate"] == "transparentOverlay"
     assert [t for t, s in tdb.items() if s.get("parent") == "elements on"] == [
         t.name for t in load_catalog().family("elements").tracks]
@@ -133,27 +149,31 @@ def test_assembly_hub_is_written_whole_and_validates_clean(tmp_path: Path) -> No
                    "autoScale": "off", "viewLimits": "0:1", "maxHeightPixels": "48:24:8",
                    "visibility": "full", "priority": "5", "html": "toy_gc6.html"}
     assert tdb["enhancer_developmental"]["parent"] == "enhancer"
-    constraint = tdb["sensitivity_constraint"]
-    assert "parent" not in constraint and constraint["group"] == "nt_predictions"
-    assert tdb["toy"]["group"] == "nt_predictions" and "group" not in tdb["toy_gc6"]
+    assert tdb["sensitivity_constraint"]["parent"] == "sensitivity on"
+    assert "group" not in tdb["toy_gc6"]
 
     for name, stanza in tdb.items():  # a page for every stanza, with the provenance on it
         page = (tmp_path / "demo" / stanza["html"]).read_text()
         family = name.split("_")[0]
         for needle in (f"{family}-model-v1", f"sha256:{family}0123abcd", "2026-11-21T09:00:00Z",
-                       "nttracks 0.1.0", "max_abs_diff", "0.0125", "&lt;b&gt;not bold&lt;/b&gt;"):
+                       "nttracks 0.1.0", "max_abs_diff", "0.0125", "&lt;b&gt;not bold&lt;/b&gt;",
+                       "Licence of the weights", "1,200 bp, a new window every 600 bp (overlap 600 bp)",
+                       "taper (overlapping windows", "Quantization</td><td><code>steps of 1/"):
             assert needle in page, (name, needle)
         assert "$" not in page
     assert "Toy GC 6-mer" in (tmp_path / "demo/toy.html").read_text()  # the container lists its subtracks
+    assert "CC BY-NC-SA 4.0 (SegmentNT weights, InstaDeep)" in (tmp_path / "demo/elements_exon.html").read_text()
+    assert "steps of 1/255" in (tmp_path / "demo/elements_exon.html").read_text()
+    assert "steps of 1/6" in (tmp_path / "demo/toy_gc6.html").read_text()
     overview = (tmp_path / "hub.html").read_text()
-    assert 'href="demo/elements.html"' in overview and 'href="demo/sensitivity_constraint.html"' in overview
+    assert 'href="demo/elements.html"' in overview and 'href="demo/sensitivity.html"' in overview
     assert "hubUrl=https://example.org/hubs/demo/hub.txt" in overview
     assert "does not host the demo assembly" in overview
 
 
 def test_pages_name_the_code_version_once_and_say_how_to_serve_the_hub(tmp_path: Path) -> None:
     make_hub(tmp_path, {"toy": ["A", "gc6"], "sensitivity": ["constraint"]})
-    pages = [tmp_path / "hub.html", *sorted((tmp_path / "demo").glob("*.html"))]
+    pages = [tmp_path / "hub.html", tmp_path / "index.html", *sorted((tmp_path / "demo").glob("*.html"))]
     pages.remove(tmp_path / "demo/description.html")  # the assembly's page carries no provenance
     for page in pages:
         text = page.read_text()
@@ -162,9 +182,9 @@ def test_pages_name_the_code_version_once_and_say_how_to_serve_the_hub(tmp_path:
     overview = (tmp_path / "hub.html").read_text()
     assert "Created 2026-11-21T09:00:00Z by nttracks 0.1.0." in overview
     assert "<td>Code version</td><td><code>nttracks 0.1.0</code></td>" in (tmp_path / "demo/toy_A.html").read_text()
-    assert "nttracks serve" not in overview  # no such command yet
-    assert ("must be served by a web server that supports HTTP byte-range requests and CORS (e.g. nginx; "
-            "see the nttracks README, section Hosting)") in overview
+    assert ("must be served by a web server that supports HTTP byte-range requests and CORS (<code>nttracks "
+            "serve DIR</code>, or nginx or Apache; see the nttracks README, section Hosting)") in overview
+    assert '<a href="index.html">Open the tracks in igv.js</a>' in overview
 
 
 def test_washu_datahub_has_absolute_urls_colours_and_metadata(tmp_path: Path) -> None:
@@ -172,15 +192,21 @@ def test_washu_datahub_has_absolute_urls_colours_and_metadata(tmp_path: Path) ->
     assert tmp_path / WASHU_FILE in written
     hub = json.loads((tmp_path / WASHU_FILE).read_text())
     assert hub == washu_tracks(spec, BASE_URL)
-    assert [t["name"] for t in hub] == ["enhancer_developmental", "enhancer_housekeeping", "toy_A", "toy_gc6"]
+    assert [t["name"] for t in hub] == ["enhancer", "toy_A", "toy_gc6"]
+    matplot = hub[0]  # the enhancer pair (a multiWig in UCSC) is one WashU matplot of its two bigwigs
+    assert matplot["type"] == "matplot" and matplot["showOnHubLoad"] is True
+    assert [t["name"] for t in matplot["tracks"]] == ["enhancer_developmental", "enhancer_housekeeping"]
+    assert all(t["type"] == "bigwig" and t["url"].startswith(BASE_URL) for t in matplot["tracks"])
     gc6 = hub[-1]
     assert gc6["type"] == "bigwig" and gc6["showOnHubLoad"] is True
     assert gc6["url"] == "https://example.org/hubs/demo/demo/bw/toy_gc6.bw"
     assert gc6["options"] == {"label": "Toy GC 6-mer", "color": "#5a3c8c", "height": 24, "yScale": "fixed",
                               "yMin": 0.0, "yMax": 1.0}
-    assert gc6["metadata"] == {"Family": "Toy model", "Channel": "gc6", "Model": "toy-model-v1",
-                               "Checkpoint": "sha256:toy0123abcd"}
+    assert gc6["metadata"] == {"Family": "Toy model", "Element": "gc6", "Model": "toy-model-v1",
+                               "Licence": "none (a built-in function of the sequence, no weights)"}
+    assert gc6["details"]["checkpoint"] == "sha256:toy0123abcd"
     assert all(isinstance(v, str) for t in hub for v in t["metadata"].values())
+    assert matplot["tracks"][0]["metadata"]["Licence"].startswith("CC BY-NC-SA 4.0")
 
 
 def test_hosted_genome_hub_without_base_url_skips_washu(tmp_path: Path) -> None:

@@ -134,7 +134,7 @@ def test_out_or_cache_that_cannot_be_written_fails_before_compute(
 def test_out_holding_other_files_is_refused_unless_forced(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "site"
     out.mkdir()
-    (out / "index.html").write_text("my page")
+    (out / "notes.html").write_text("my page")  # a file nttracks does not publish
     before = snapshot(out)
     code, _, err = run_cli(["genome", "demo", "--out", str(out), "--chroms", "chr3"], capsys)
     assert code == 2 and "holds files nttracks did not write" in err and "--force" in err
@@ -144,7 +144,7 @@ def test_out_holding_other_files_is_refused_unless_forced(tmp_path: Path, capsys
     assert snapshot(out) == {**before, "hub.txt": b"hub someone_elses\n"}
     code, _, err = run_cli(["genome", "demo", "--out", str(out), "--chroms", "chr3", "--force"], capsys)
     assert code == 0, err
-    assert (out / "index.html").read_text() == "my page" and "hub nttracks_demo" in (out / "hub.txt").read_text()
+    assert (out / "notes.html").read_text() == "my page" and "hub nttracks_demo" in (out / "hub.txt").read_text()
 
 
 def test_unscored_bases_are_accounted_for_by_reason(tmp_path: Path) -> None:
