@@ -26,6 +26,7 @@ SHORT_LABEL_MAX = 17
 LONG_LABEL_MAX = 76
 VISIBILITIES = ("hide", "dense", "squish", "pack", "full")
 CONTAINERS = ("composite", "multiWig", "none")
+WASHU_CONTAINERS = ("none", "matplot")  # matplot: the family's bigwigs overlaid as lines in one WashU track
 WASHU_FILE = "washu.json"
 # Settings a template may use; anything else in a template is a catalog error.
 TEMPLATE_FIELDS = ("family_label", "family_long_label", "track_label", "track_long_label", "channel",
@@ -106,6 +107,7 @@ class FamilyStyle:
     priority: float = 0.0
     html_template: str = ""
     template: TrackTemplate | None = None
+    washu: str = "none"
 
     def style(self, channel: str) -> TrackStyle | None:
         """The listed track of ``channel``, else its style derived from the template; None when neither."""
@@ -142,7 +144,7 @@ class Catalog:
 
 
 _FAMILY_KEYS = {"short_label", "long_label", "container", "html", "group", "visibility", "priority",
-                "defaults", "tracks", "track_template"}
+                "defaults", "tracks", "track_template", "washu"}
 _TRACK_KEYS = {"channel", "suffix", "short_label", "long_label", "color", "view_limits", "autoscale",
                "quantum", "height", "visibility", "priority"}
 _TEMPLATE_TEXT_KEYS = ("suffix", "short_label", "long_label")
@@ -190,7 +192,8 @@ def load_catalog(path: Path | None = None) -> Catalog:
         where = f"families.{fam_name}"
         err.name(fam_name, where)
         fam = err.mapping(fam, where, allowed=_FAMILY_KEYS,
-                          required=_FAMILY_KEYS - {"defaults", "group", "visibility", "priority", "track_template"})
+                          required=_FAMILY_KEYS - {"defaults", "group", "visibility", "priority", "track_template",
+                                                  "washu"})
         container = fam["container"]
         if container not in CONTAINERS:
             err.fail(f"{where}.container", f"{container!r} is not one of {', '.join(CONTAINERS)}")
@@ -233,6 +236,7 @@ def load_catalog(path: Path | None = None) -> Catalog:
             visibility=err.choice(fam.get("visibility", "full"), f"{where}.visibility", VISIBILITIES),
             priority=err.number(fam.get("priority", len(families) + 1), f"{where}.priority"),
             html_template=page, template=template,
+            washu=err.choice(fam.get("washu", "none"), f"{where}.washu", WASHU_CONTAINERS),
         ))
     if not families:
         err.fail("families", "the catalog lists no track family")

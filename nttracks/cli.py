@@ -26,6 +26,9 @@ models_app = typer.Typer(
     help="Inspect Nucleotide Transformer checkpoints.", no_args_is_help=True, rich_markup_mode=None
 )
 app.add_typer(models_app, name="models")
+from .finetune_cli import finetune_app  # noqa: E402  (after app: the finetune command group)
+
+app.add_typer(finetune_app, name="finetune")
 
 
 def _progress(description: str, total: int) -> Any:

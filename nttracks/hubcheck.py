@@ -447,6 +447,20 @@ class _Validator:
                     self.add(at, f"'{key}' must be an object")
             if "showOnHubLoad" in track and not isinstance(track["showOnHubLoad"], bool):
                 self.add(at, "'showOnHubLoad' must be true or false")
+            if isinstance(kind, str) and kind.lower() == "matplot":
+                self.check_washu_members(at, track.get("tracks"))
+
+    def check_washu_members(self, at: str, members: object) -> None:
+        """A matplot's ``tracks``: a non-empty array of bigwig tracks with absolute URLs."""
+        if not isinstance(members, list) or not members:
+            self.add(at, "a matplot needs 'tracks': a non-empty array of bigwig tracks")
+            return
+        for j, member in enumerate(members):
+            url = member.get("url") if isinstance(member, dict) else None
+            if not isinstance(member, dict) or str(member.get("type", "")).lower() != "bigwig":
+                self.add(f"{at}.tracks[{j}]", "a matplot member must be a bigwig track object")
+            elif not isinstance(url, str) or not re.match(r"^https?://[^/\s]+/", url):
+                self.add(f"{at}.tracks[{j}]", f"url {url!r} must be an absolute http(s) URL (WashU skips other tracks)")
 
 
 def _is_float(text: str) -> bool:

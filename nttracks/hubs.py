@@ -149,6 +149,7 @@ def washu_tracks(spec: HubSpec, base_url: str, *, catalog: Catalog | None = None
     out = []
     for fam in catalog.families:
         run = runs.get(fam.family)
+        members: list[dict[str, Any]] = []
         for style, track in _family_tracks(spec, fam):
             options: dict[str, Any] = {
                 "label": style.short_label,
@@ -158,7 +159,7 @@ def washu_tracks(spec: HubSpec, base_url: str, *, catalog: Catalog | None = None
             }
             if not style.autoscale:
                 options["yMin"], options["yMax"] = style.view_limits
-            out.append({
+            members.append({
                 "type": "bigwig",
                 "name": style.name,
                 "url": f"{base}/{quote(track.path)}",
@@ -173,7 +174,24 @@ def washu_tracks(spec: HubSpec, base_url: str, *, catalog: Catalog | None = None
                 "details": {"description": style.long_label, "genome": spec.genome,
                             "created": spec.created, "code version": spec.code_version},
             })
+        out += _washu_matplot(fam, members) if fam.washu == "matplot" and len(members) > 1 else members
     return out
+
+
+def _washu_matplot(fam: FamilyStyle, members: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The family's bigwig tracks as the lines of one WashU ``matplot`` track (catalog ``washu: matplot``)."""
+    first = members[0]
+    return [{
+        "type": "matplot",
+        "name": fam.family,
+        "showOnHubLoad": any(m["showOnHubLoad"] for m in members),
+        "options": {"label": fam.short_label, "height": max(m["options"]["height"] for m in members),
+                    "lineWidth": 2},
+        "metadata": {"Family": fam.short_label, "Model": first["metadata"]["Model"],
+                     "Checkpoint": first["metadata"]["Checkpoint"]},
+        "details": {"description": fam.long_label, **{k: v for k, v in first["details"].items() if k != "description"}},
+        "tracks": members,
+    }]
 
 
 def _check_base_url(base_url: str) -> None:

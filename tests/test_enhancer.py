@@ -1,0 +1,255 @@
+"""The enhancer head: the 50-bin regression by hand, IA3 by hand, strict checkpoints, resumable fine-tuning,
+the synthetic benchmark, and the ``enhancer`` family's stitched tracks against a hand computation."""
+
+from __future__ import annotations
+
+import json
+import math
+import runpy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from nttracks.errors import CheckpointError, UsageError
+from nttracks.finetune import (
+    FinetuneSettings,
+    finetune,
+    pearson,
+    read_activity_data,
+    split_data,
+    synthetic_activity_data,
+)
+from nttracks.models.enhancer import (
+    EnhancerModel,
+    bin_centres,
+    bin_loss,
+    expectation,
+    load_enhancer,
+    save_enhancer,
+    trained_tensors,
+    two_bin_targets,
+)
+from nttracks.models.loading import load_nt_backbone, save_random_nt
+from nttracks.models.nt import add_ia3, init_weights
+from nttracks.models.tokenizer import V2, tokenize
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_random_nt(tmp_path_factory.mktemp("base"), hidden=16, layers=2, heads=2, seed=3)
+
+
+def _model(base: Path, adapter: str = "ia3", seed: int = 0) -> EnhancerModel:
+    model = EnhancerModel(load_nt_backbone(base), bin_centres(torch.tensor([0.0, -1.0]), torch.tensor([4.0, 1.0])),
+                          adapter=adapter)
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in trained_tensors(model).items():
+            if name != "bins":
+                p.copy_(p + 0.3 * torch.randn(p.shape, generator=g))
+    return model.eval()
+
+
+# --- the 50-bin regression, by hand ---------------------------------------------------------------
+
+
+def test_bin_centres_expectation_and_two_bin_targets_by_hand() -> None:
+    centres = bin_centres(torch.tensor([0.0, -1.0]), torch.tensor([4.0, 1.0]), num_bins=5)
+    assert centres.tolist() == [[0, 1, 2, 3, 4], [-1, -0.5, 0, 0.5, 1]]
+    assert bin_centres(torch.tensor([-2.0]), torch.tensor([6.0])).shape == (1, 50)
+    assert bin_centres(torch.tensor([-2.0]), torch.tensor([6.0]))[0, 1].item() == pytest.approx(-2 + 8 / 49)
+    # probabilities 1, 2, 1, 4, 2 (/10) over 0..4: (0 + 2 + 2 + 12 + 8) / 10 = 2.4; uniform over -1..1: 0
+    logits = torch.stack([torch.log(torch.tensor([1.0, 2, 1, 4, 2])), torch.zeros(5)]).unsqueeze(0)
+    assert expectation(logits, centres)[0].tolist() == pytest.approx([2.4, 0.0], abs=1e-6)
+    # 2.25 between centres 2 and 3: 0.75 / 0.25; 0.2 between 0 and 0.5: 0.6 / 0.4; beyond the range and on
+    # the first centre: all weight on the end bin
+    targets = two_bin_targets(torch.tensor([[2.25, 0.2], [5.0, -1.0], [4.0, -3.0]]), centres)
+    expected = torch.zeros(3, 2, 5)
+    expected[0, 0, 2], expected[0, 0, 3] = 0.75, 0.25
+    expected[0, 1, 2], expected[0, 1, 3] = 0.6, 0.4
+    expected[1, 0, 4] = expected[1, 1, 0] = expected[2, 0, 4] = expected[2, 1, 0] = 1
+    torch.testing.assert_close(targets, expected, atol=1e-6, rtol=0)
+    # the loss: cross-entropy against those targets, averaged over the 2 activities of the batch of 1
+    p = torch.tensor([1.0, 2, 1, 4, 2]) / 10
+    by_hand = -(0.75 * math.log(p[2]) + 0.25 * math.log(p[3])) - (0.6 + 0.4) * math.log(1 / 5)
+    loss = bin_loss(logits, torch.tensor([[2.25, 0.2]]), centres)
+    assert loss.item() == pytest.approx(by_hand / 2, rel=1e-6)
+
+
+def test_ia3_rescales_keys_values_and_the_ffn_activation_as_the_weights_would() -> None:
+    """IA3 at 1 changes nothing; IA3 vectors s give the model whose key/value projections (rows) and second
+    FFN linear (columns) are scaled by s -- the definition, by hand."""
+    from nttracks.models.loading import tiny_nt_config
+    from nttracks.models.nt import NTBackbone
+
+    config = tiny_nt_config("v2", hidden=16, layers=2, heads=2)
+    plain = NTBackbone(config)
+    init_weights(plain, torch.Generator().manual_seed(1))
+    ids = tokenize(np.random.default_rng(0).integers(0, 4, (3, 60)).astype(np.uint8), V2).ids
+    adapted = NTBackbone(config)
+    adapted.load_state_dict(plain.state_dict())
+    params = add_ia3(adapted)
+    assert len(params) == 3 * config.layers and {tuple(p.shape) for p in params} == {(2, 1, 8), (64,)}
+    with torch.no_grad():
+        torch.testing.assert_close(adapted(ids), plain(ids), atol=0, rtol=0)
+        g = torch.Generator().manual_seed(2)
+        for p in params:
+            p.copy_(1 + 0.5 * torch.randn(p.shape, generator=g))
+        scaled = NTBackbone(config)
+        scaled.load_state_dict(plain.state_dict())
+        for block, ia3 in zip(scaled.blocks, adapted.blocks, strict=True):
+            for proj, s in ((block.k, ia3.ia3_key), (block.v, ia3.ia3_value)):
+                proj.weight.mul_(s.reshape(-1, 1))
+                proj.bias.mul_(s.reshape(-1))
+            block.ffn.fc2.weight.mul_(ia3.ffn.ia3_scale)
+        torch.testing.assert_close(adapted(ids), scaled(ids), atol=1e-5, rtol=1e-5)
+        assert (adapted(ids) - plain(ids)).abs().max() > 1e-2
+
+
+# --- checkpoints ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("adapter", ["ia3", "head", "full"])
+def test_checkpoint_round_trip_keeps_bins_and_predictions(base: Path, tmp_path: Path, adapter: str) -> None:
+    from nttracks.models.loading import checkpoint_digest
+
+    model = _model(base, adapter)
+    directory = save_enhancer(tmp_path / "head", model, base=str(base), base_digest=checkpoint_digest(base),
+                              training={"test_pearson": {"developmental": 0.5}})
+    assert oct((directory / "model.safetensors").stat().st_mode & 0o777) == "0o644"
+    names = set(load_file(str(directory / "model.safetensors")))
+    assert {"head.weight", "head.bias", "bins"} <= names
+    assert any(n.startswith("ia3.") for n in names) == (adapter == "ia3")
+    assert any(n.startswith("esm.") for n in names) == (adapter == "full")
+    loaded = load_enhancer(directory, resolve_base=Path)
+    torch.testing.assert_close(loaded.bins, model.bins, atol=0, rtol=0)
+    assert loaded.bins[0].tolist() == pytest.approx(np.linspace(0, 4, 50).tolist(), abs=1e-6)
+    codes = torch.from_numpy(np.random.default_rng(1).integers(0, 4, (4, 249)).astype(np.uint8))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(codes), model(codes), atol=1e-6, rtol=1e-6)
+    assert loaded(codes).shape == (4, 1, 2) and loaded.geometry.resolution == 0
+
+
+def test_a_checkpoint_missing_a_tensor_or_with_another_base_fails_naming_it(base: Path, tmp_path: Path) -> None:
+    from nttracks.models.loading import checkpoint_digest
+
+    directory = save_enhancer(tmp_path / "head", _model(base), base=str(base), base_digest=checkpoint_digest(base),
+                              training={})
+    weights = directory / "model.safetensors"
+    tensors = load_file(str(weights))
+    save_file({k: v for k, v in tensors.items() if k != "ia3.layer.1.value"}, str(weights))
+    with pytest.raises(CheckpointError, match=r"lacks tensor ia3\.layer\.1\.value \(shape \(2, 1, 8\)\)"):
+        load_enhancer(directory, resolve_base=Path)
+    save_file({**tensors, "head.extra": torch.zeros(1)}, str(weights))
+    with pytest.raises(CheckpointError, match=r"does not use: head\.extra"):
+        load_enhancer(directory, resolve_base=Path)
+    save_file({**tensors, "head.bias": torch.zeros(3)}, str(weights))
+    with pytest.raises(CheckpointError, match=r"head\.bias has shape \(3,\), expected \(100,\)"):
+        load_enhancer(directory, resolve_base=Path)
+    save_file(tensors, str(weights))
+    other = save_random_nt(tmp_path / "other", hidden=16, layers=2, heads=2, seed=4)
+    with pytest.raises(CheckpointError, match=r"was trained on base .* but .*other has digest"):
+        load_enhancer(directory, resolve_base=lambda ref: other)
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+
+def test_deepstarr_fasta_and_activity_table_match_by_id_and_tsv(tmp_path: Path) -> None:
+    fasta = tmp_path / "seqs.fa"
+    fasta.write_text(">a desc\nACGT\nAC\n>b\nggcc\n>c\nNNAT\n")
+    table = tmp_path / "act.txt"
+    table.write_text("ID\tDev_log2_enrichment\tHk_log2_enrichment\nc\t3\t-3\na\t1.5\t-0.5\nb\t2\t0\n")
+    data = read_activity_data(fasta, table)
+    assert data.names == ("a", "b", "c")
+    assert [c.tolist() for c in data.codes] == [[0, 1, 2, 3, 0, 1], [2, 2, 1, 1], [4, 4, 0, 3]]
+    assert data.values.tolist() == [[1.5, -0.5], [2, 0], [3, -3]]
+    table.write_text("Dev_log2_enrichment\tHk_log2_enrichment\n1\t2\n3\t4\n5\t6\n")  # no id: by order
+    assert read_activity_data(fasta, table).values.tolist() == [[1, 2], [3, 4], [5, 6]]
+    table.write_text("ID\tDev\tHk_log2_enrichment\na\t1\t2\n")
+    with pytest.raises(UsageError, match=r"no column Dev_log2_enrichment"):
+        read_activity_data(fasta, table)
+    table.write_text("ID\tDev_log2_enrichment\tHk_log2_enrichment\na\t1\t2\nb\t1\t1\n")
+    with pytest.raises(UsageError, match=r"no activity for sequence 'c'"):
+        read_activity_data(fasta, table)
+    tsv = tmp_path / "data.tsv"
+    tsv.write_text("sequence\tdev\thk\nACGTAC\t0.5\t1\nGGGG\t2\t3\n")
+    assert read_activity_data(tsv).values.tolist() == [[0.5, 1], [2, 3]]
+    tsv.write_text("ACGTAC\t0.5\t1\nGGGG\tx\t3\n")
+    with pytest.raises(UsageError, match=r"data\.tsv:2: activities 'x', '3' are not numbers"):
+        read_activity_data(tsv)
+    parts = split_data(synthetic_activity_data(50, seed=1), val_fraction=0.2, test_fraction=0.1, seed=5)
+    assert [len(p) for p in parts] == [35, 10, 5]
+    assert len({*parts[0].names, *parts[1].names, *parts[2].names}) == 50
+    assert parts[1].names == split_data(synthetic_activity_data(50, seed=1), val_fraction=0.2,
+                                        test_fraction=0.1, seed=5)[1].names
+
+
+def test_pearson() -> None:
+    x = np.array([[1.0, 1], [2, 2], [3, 3]])
+    y = np.array([[2.0, 3], [4, 2], [6, 1]])
+    assert pearson(x, y).tolist() == pytest.approx([1.0, -1.0])
+
+
+# --- fine-tuning ----------------------------------------------------------------------------------
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_killed_and_resumed_training_ends_with_the_uninterrupted_weights(base: Path, tmp_path: Path) -> None:
+    data = synthetic_activity_data(96, seed=2)
+    train, val, test = split_data(data, val_fraction=0.25, test_fraction=0.25, seed=0)
+    settings = FinetuneSettings(base=str(base), epochs=3, batch_size=8, lr=1e-2, warmup=2, patience=3,
+                                save_every=2)
+
+    def kill_at(step: int):
+        def hook(s: int) -> None:
+            if s == step:
+                raise _Killed
+
+        return hook
+
+    whole = finetune(train, val, test, tmp_path / "whole", settings)
+    # killed mid-epoch (step 7: the last state is from step 6) and again just after an epoch's end (step 12)
+    for step in (7, 13):
+        with pytest.raises(_Killed):
+            finetune(train, val, test, tmp_path / "resumed", settings, on_step=kill_at(step))
+        assert (tmp_path / "resumed" / ".finetune-state" / "state.pt").is_file()
+        assert not (tmp_path / "resumed" / "config.json").exists()
+    resumed = finetune(train, val, test, tmp_path / "resumed", settings)
+    assert resumed.resumed and not whole.resumed
+    a, b = (load_file(str(tmp_path / d / "model.safetensors")) for d in ("whole", "resumed"))
+    assert sorted(a) == sorted(b) and len(a) == 3 + 3 * 2
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], atol=0, rtol=0)
+    assert resumed.test_r == whole.test_r
+    assert not (tmp_path / "resumed" / ".finetune-state").exists()
+    config = json.loads((tmp_path / "resumed" / "config.json").read_text())
+    assert config["training"]["history"] == json.loads((tmp_path / "whole" / "config.json").read_text())[
+        "training"]["history"]
+    # a state from other settings is not resumed silently
+    with pytest.raises(_Killed):
+        finetune(train, val, test, tmp_path / "other", settings, on_step=kill_at(3))
+    with pytest.raises(UsageError, match=r"holds an interrupted run with other data or settings"):
+        finetune(train, val, test, tmp_path / "other", FinetuneSettings(**{**settings.__dict__, "lr": 0.02}))
+
+
+def test_short_benchmark_learns_both_activities(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+                                                ) -> None:
+    """The benchmark's task, shortened (the full one asks r >= 0.8; see README, Enhancer activity)."""
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_finetune.py"
+    argv = ["bench", "--sequences", "500", "--epochs", "4", "--min-r", "0.4"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(script), run_name="__main__")
+    out = capsys.readouterr().out
+    assert exit_.value.code == 0, out
+    rs = [float(line.rsplit(" ", 1)[1]) for line in out.splitlines() if line.startswith("test Pearson r")]
+    assert len(rs) == 2 and min(rs) >= 0.4, out
+    assert "training time:" in out
