@@ -172,7 +172,14 @@ def test_washu_datahub_has_absolute_urls_colours_and_metadata(tmp_path: Path) ->
     assert tmp_path / WASHU_FILE in written
     hub = json.loads((tmp_path / WASHU_FILE).read_text())
     assert hub == washu_tracks(spec, BASE_URL)
-    assert [t["name"] for t in hub] == ["enhancer_developmental", "enhancer_housekeeping", "toy_A", "toy_gc6"]
+    assert [t["name"] for t in hub] == ["enhancer", "toy_A", "toy_gc6"]
+    # the enhancer family's catalog entry says washu: matplot: its two bigwigs are the lines of one track
+    matplot = hub[0]
+    assert matplot["type"] == "matplot" and matplot["showOnHubLoad"] is True and "url" not in matplot
+    assert [t["name"] for t in matplot["tracks"]] == ["enhancer_developmental", "enhancer_housekeeping"]
+    assert {t["type"] for t in matplot["tracks"]} == {"bigwig"}
+    assert matplot["tracks"][0]["url"] == "https://example.org/hubs/demo/demo/bw/enhancer_developmental.bw"
+    assert matplot["options"]["label"] == "NT enhancer"
     gc6 = hub[-1]
     assert gc6["type"] == "bigwig" and gc6["showOnHubLoad"] is True
     assert gc6["url"] == "https://example.org/hubs/demo/demo/bw/toy_gc6.bw"
