@@ -325,7 +325,8 @@ def finetune(
         resumed = True
 
     def save_state() -> None:
-        state = {"fingerprint": fingerprint, "trained": {k: v.detach().clone() for k, v in trained_tensors(model).items()},
+        trained = {k: v.detach().clone() for k, v in trained_tensors(model).items()}
+        state = {"fingerprint": fingerprint, "trained": trained,
                  "best_tensors": best, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                  "rng": torch.get_rng_state(), "loop": copy.deepcopy(loop)}
         state_dir.mkdir(parents=True, exist_ok=True)

@@ -61,11 +61,13 @@ def enhancer_cmd(
     Reads DeepSTARR-style data (FASTA + activity table, or one TSV), trains with AdamW, warm-up and early
     stopping on the validation Pearson r, and writes a checkpoint directory for the enhancer family
     (families.enhancer.checkpoint). A run that was killed resumes where it stopped when started again with
-    the same arguments. Example:
+    the same arguments. Prints the test Pearson r of each activity.
 
-        nttracks finetune enhancer Sequences_Train.fa --activity Sequences_activity_Train.txt
-            --val Sequences_Val.fa --val-activity Sequences_activity_Val.txt
-            --test Sequences_Test.fa --test-activity Sequences_activity_Test.txt --out enhancer-head/
+    \b
+    Example (DeepSTARR's files):
+      nttracks finetune enhancer Sequences_Train.fa --activity Sequences_activity_Train.txt \\
+        --val Sequences_Val.fa --val-activity Sequences_activity_Val.txt \\
+        --test Sequences_Test.fa --test-activity Sequences_activity_Test.txt --out enhancer-head/
     """
     from . import finetune as ft
     from .predict import resolve_device

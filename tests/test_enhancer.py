@@ -246,8 +246,12 @@ def test_short_benchmark_learns_both_activities(monkeypatch: pytest.MonkeyPatch,
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_finetune.py"
     argv = ["bench", "--sequences", "2000", "--epochs", "3", "--batch-size", "16", "--lr", "1e-2", "--min-r", "0.5"]
     monkeypatch.setattr(sys, "argv", argv)
-    with pytest.raises(SystemExit) as exit_:
-        runpy.run_path(str(script), run_name="__main__")
+    threads = torch.get_num_threads()
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            runpy.run_path(str(script), run_name="__main__")
+    finally:
+        torch.set_num_threads(threads)  # the script runs on one thread
     out = capsys.readouterr().out
     assert exit_.value.code == 0, out
     rs = [float(line.rsplit(" ", 1)[1]) for line in out.splitlines() if line.startswith("test Pearson r")]
@@ -274,9 +278,11 @@ def test_finetune_cli_then_the_family_stitches_every_base_as_the_taper_weighted_
 
     data = synthetic_activity_data(60, seed=4)
     fasta, table = tmp_path / "train.fa", tmp_path / "train_activity.txt"
-    fasta.write_text("".join(f">{n}\n{''.join('ACGT'[c] for c in s)}\n" for n, s in zip(data.names, data.codes)))
-    table.write_text("ID\tDev_log2_enrichment\tHk_log2_enrichment\n"
-                     + "".join(f"{n}\t{d}\t{h}\n" for n, (d, h) in zip(data.names[::-1], data.values[::-1])))
+    records = zip(data.names, data.codes, strict=True)
+    fasta.write_text("".join(f">{n}\n{''.join('ACGT'[c] for c in s)}\n" for n, s in records))
+    rows = zip(data.names[::-1], data.values[::-1], strict=True)  # another order: matched by id
+    header = "ID\tDev_log2_enrichment\tHk_log2_enrichment\n"
+    table.write_text(header + "".join(f"{n}\t{d}\t{h}\n" for n, (d, h) in rows))
     head = tmp_path / "head"
     code, out, err = run_cli(["finetune", "enhancer", str(fasta), "--activity", str(table), "--base", str(base),
                               "--out", str(head), "--epochs", "1", "--batch-size", "16", "--device", "cpu"], capsys)

@@ -198,7 +198,8 @@ BROKEN: dict[str, tuple[Callable[[Path], None], str]] = {
                                  "missing 'type'"),
     "washu matplot line with a relative url": (
         lambda h: edit(h / WASHU_FILE, '"https://example.org/hubs/demo/demo/bw/enhancer_housekeeping.bw"',
-                       '"demo/bw/enhancer_housekeeping.bw"'), "].tracks[1]: url 'demo/bw/enhancer_housekeeping.bw' must be an absolute"),
+                       '"demo/bw/enhancer_housekeeping.bw"'),
+        "].tracks[1]: url 'demo/bw/enhancer_housekeeping.bw' must be an absolute"),
     "washu matplot without lines": (lambda h: edit(h / WASHU_FILE, '"tracks": [', '"trax": ['),
                                     "a matplot needs 'tracks'"),
 }

@@ -95,7 +95,8 @@ class EnhancerFamily(Family):
         config = read_enhancer_config(directory)
         model = load_enhancer(directory, resolve_base=resolve_base, device=device,
                               dtype=torch_dtype(settings.precision, device))
-        label = f"NT enhancer head ({config['adapter']} fine-tune of {config['base_checkpoint']}; {settings.checkpoint})"
+        label = (f"NT enhancer head ({config['adapter']} fine-tune of {config['base_checkpoint']}; "
+                 f"{settings.checkpoint})")
         return LoadedModel(model, checkpoint_digest(Path(directory)), label)
 
     def flops(self, settings: EnhancerSettings, lengths: np.ndarray) -> float:
@@ -133,10 +134,12 @@ class EnhancerFamily(Family):
         text = (
             "<h2>Training</h2>\n"
             f"<p>Values are predicted <b>log2 enrichment</b> (log2 of STARR-seq RNA over input DNA) of each "
-            f"{int(config['sequence_length'])}-bp window. Training data: <code>{html.escape(str(training.get('data', '?')))}"
-            f"</code> ({', '.join(f'{html.escape(str(k))} {v:,}' for k, v in sizes.items())} sequences). Base model: "
-            f"<code>{html.escape(str(config['base_checkpoint']))}</code> (sha256 <code>{html.escape(config['base_digest'])}"
-            f"</code>), fine-tuned with adapter <code>{html.escape(config['adapter'])}</code>, "
+            f"{int(config['sequence_length'])}-bp window. Training data: "
+            f"<code>{html.escape(str(training.get('data', '?')))}</code> "
+            f"({', '.join(f'{html.escape(str(k))} {v:,}' for k, v in sizes.items())} sequences). Base model: "
+            f"<code>{html.escape(str(config['base_checkpoint']))}</code> "
+            f"(sha256 <code>{html.escape(config['base_digest'])}</code>), fine-tuned with adapter "
+            f"<code>{html.escape(config['adapter'])}</code>, "
             f"{int(config['num_bins'])} bins per activity.</p>\n"
             "<table>\n<tr><th>activity</th><th>test Pearson r</th><th>validation Pearson r</th></tr>\n"
             f"{rows}</table>\n")

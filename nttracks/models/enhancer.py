@@ -9,7 +9,8 @@ An enhancer checkpoint is a directory in HF layout that holds only what fine-tun
 names the base NT checkpoint (its reference and sha256 digest) and model.safetensors holds the head
 (``head.weight``, ``head.bias``), the bin centres (``bins``) and, for IA3, the rescaling vectors of every
 block (``ia3.layer.<i>.key`` / ``.value`` / ``.ffn``); a full fine-tune (adapter ``full``: every backbone
-weight trained, for small backbones) also holds the backbone under its HF names (``esm.encoder...``). Loading checks the base digest and every tensor.
+weight trained, for small backbones) also holds the backbone under its HF names (``esm.encoder...``).
+Loading checks the base digest and every tensor.
 """
 
 from __future__ import annotations
