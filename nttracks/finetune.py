@@ -268,7 +268,15 @@ def finetune(
     """
     import torch
 
-    from .models.enhancer import EnhancerModel, bin_centres, bin_loss, expectation, save_enhancer, trained_tensors
+    from .models.enhancer import (
+        WINDOW,
+        EnhancerModel,
+        bin_centres,
+        bin_loss,
+        expectation,
+        save_enhancer,
+        trained_tensors,
+    )
     from .models.loading import checkpoint_digest, load_nt_backbone
 
     settings.check()
@@ -284,8 +292,10 @@ def finetune(
     backbone = load_nt_backbone(base_dir).requires_grad_(False)
     lo, hi = train.values.min(0), train.values.max(0)
     hi = np.where(hi > lo, hi, lo + 1.0)  # a constant target still gets a valid bin range
+    lengths = {len(c) for c in train.codes}
+    window = lengths.pop() if len(lengths) == 1 else WINDOW  # the length the family's windows will have
     model = EnhancerModel(backbone, bin_centres(torch.from_numpy(lo), torch.from_numpy(hi), settings.num_bins),
-                          adapter=settings.adapter)
+                          adapter=settings.adapter, window=window)
     generator = torch.Generator().manual_seed(settings.seed)
     with torch.no_grad():  # a seeded head, whatever torch's global RNG has done
         bound = 1 / math.sqrt(backbone.config.hidden)

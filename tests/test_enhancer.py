@@ -132,6 +132,10 @@ def test_checkpoint_round_trip_keeps_bins_and_predictions(base: Path, tmp_path: 
     with torch.no_grad():
         torch.testing.assert_close(loaded(codes), model(codes), atol=1e-6, rtol=1e-6)
     assert loaded(codes).shape == (4, 1, 2) and loaded.geometry.resolution == 0
+    half = load_enhancer(directory, resolve_base=Path, dtype=torch.bfloat16)
+    assert half.bins.dtype == torch.float32 and torch.equal(half.bins, model.bins)
+    with torch.no_grad():
+        torch.testing.assert_close(half(codes), model(codes), atol=0.1, rtol=0)
 
 
 def test_a_checkpoint_missing_a_tensor_or_with_another_base_fails_naming_it(base: Path, tmp_path: Path) -> None:
@@ -143,6 +147,9 @@ def test_a_checkpoint_missing_a_tensor_or_with_another_base_fails_naming_it(base
     tensors = load_file(str(weights))
     save_file({k: v for k, v in tensors.items() if k != "ia3.layer.1.value"}, str(weights))
     with pytest.raises(CheckpointError, match=r"lacks tensor ia3\.layer\.1\.value \(shape \(2, 1, 8\)\)"):
+        load_enhancer(directory, resolve_base=Path)
+    save_file({k: v for k, v in tensors.items() if k != "bins"}, str(weights))
+    with pytest.raises(CheckpointError, match=r"lacks tensor bins \(shape \(2, 50\)\)"):
         load_enhancer(directory, resolve_base=Path)
     save_file({**tensors, "head.extra": torch.zeros(1)}, str(weights))
     with pytest.raises(CheckpointError, match=r"does not use: head\.extra"):
@@ -216,11 +223,13 @@ def test_killed_and_resumed_training_ends_with_the_uninterrupted_weights(base: P
         return hook
 
     whole = finetune(train, val, test, tmp_path / "whole", settings)
-    # killed mid-epoch (step 7: the last state is from step 6) and again just after an epoch's end (step 12)
-    for step in (7, 13):
+    # 48 training sequences, 6 steps an epoch: killed at step 9 (the last state is step 8's, saved mid-epoch by
+    # save_every), resumed and killed again at step 13 (the last state: the end of epoch 2, step 12)
+    for step, saved in ((9, (8, 2)), (13, (12, 0))):
         with pytest.raises(_Killed):
             finetune(train, val, test, tmp_path / "resumed", settings, on_step=kill_at(step))
-        assert (tmp_path / "resumed" / ".finetune-state" / "state.pt").is_file()
+        state = torch.load(tmp_path / "resumed" / ".finetune-state" / "state.pt", weights_only=False)
+        assert (state["loop"]["step"], state["loop"]["step_in_epoch"]) == saved
         assert not (tmp_path / "resumed" / "config.json").exists()
     resumed = finetune(train, val, test, tmp_path / "resumed", settings)
     assert resumed.resumed and not whole.resumed
@@ -310,10 +319,19 @@ def test_finetune_cli_then_the_family_stitches_every_base_as_the_taper_weighted_
     model = load_enhancer(head, resolve_base=resolve_base)
     genome = open_genome("demo")
 
+    # The model on its own, on every window (in plain batches), by window sequence; then stitched by hand.
+    windows = {chrom: [(contig.start, windows_of(contig.end - contig.start, 249, stride, grid=1, multiple=1,
+                                               minimum=249)) for contig in genome.contigs([chrom])]
+               for chrom in ("chr2", "chr3")}
+    seqs = [genome.codes(chrom)[c + s:c + e] for chrom, contigs in windows.items() for c, wins in contigs
+            for s, e in wins]
+    with torch.no_grad():
+        values = np.concatenate([model(torch.from_numpy(np.stack(seqs[i:i + 256])))[:, 0].numpy()
+                                 for i in range(0, len(seqs), 256)])
+    by_sequence = {s.tobytes(): v for s, v in zip(seqs, values, strict=True)}
+
     def predict(codes: np.ndarray) -> np.ndarray:
-        with torch.no_grad():
-            value = model(torch.from_numpy(np.ascontiguousarray(codes))[None])[0, 0].numpy()
-        return np.repeat(value[None].astype(np.float64), len(codes), axis=0)
+        return np.repeat(by_sequence[codes.tobytes()][None].astype(np.float64), len(codes), axis=0)
 
     files = {ch: pyBigWig.open(str(hub / rel)) for ch, rel in manifest["tracks"].items()}
     try:
@@ -323,11 +341,9 @@ def test_finetune_cli_then_the_family_stitches_every_base_as_the_taper_weighted_
             stored = np.stack([np.array(files[ch].values(chrom, 0, len(codes)), dtype=np.float64)
                                for ch in ("developmental", "housekeeping")], 1)
             expected = np.full_like(stored, np.nan)
-            for contig in genome.contigs([chrom]):
-                piece = codes[contig.start:contig.end]
-                wins = windows_of(len(piece), 249, stride, grid=1, multiple=1, minimum=249)
+            for (start, wins), contig in zip(windows[chrom], genome.contigs([chrom]), strict=True):
                 if wins:
-                    expected[contig.start:contig.end] = stitch_contig(piece, wins, predict, "taper")
+                    expected[start:contig.end] = stitch_contig(codes[start:contig.end], wins, predict, "taper")
             np.testing.assert_array_equal(np.isnan(stored), np.isnan(expected))
             scored = ~np.isnan(expected[:, 0])
             np.testing.assert_allclose(stored[scored], expected[scored], atol=0.5 / 100 + 1e-6, rtol=0)

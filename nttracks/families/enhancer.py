@@ -2,10 +2,11 @@
 
 The model is an NT backbone fine-tuned with the 2 x 50-bin regression head (``nttracks.models.enhancer``) by
 ``nttracks finetune enhancer``; ``checkpoint`` is the directory that command wrote (it names its base NT
-checkpoint, which is loaded and checked against its digest). Windows are 249 bp (the DeepSTARR length the
-head was trained on) on a 1-bp grid; the stride is window - ``overlap`` (default overlap: half a window, so
-a stride of 125 bp). Each window's two predictions cover all its bases, and overlapping windows are combined
-with the stitch weights (taper by default): every base is the weighted mean of the windows covering it.
+checkpoint, which is loaded and checked against its digest). Windows are 249 bp (the DeepSTARR length
+the head was trained on: the checkpoint's ``sequence_length``) on a 1-bp grid; the stride is window -
+``overlap`` (default overlap: half a window, so a stride of 125 bp). Each window's two predictions cover
+all its bases, and overlapping windows are combined with the stitch weights (taper by default): every base
+is the weighted mean of the windows covering it.
 A contig shorter than one window is not scored.
 
 The description page states the training data, the test Pearson r of each activity and the units, read
@@ -49,7 +50,15 @@ class EnhancerFamily(Family):
                               "'nttracks finetune enhancer'")
 
     def geometry(self, settings: EnhancerSettings) -> Geometry:
-        return Geometry(window=WINDOW, multiple=1, min_length=WINDOW, grid=1, resolution=PER_WINDOW)
+        """Windows of the length the head was trained on (config.json's sequence_length when the checkpoint
+        is here; else DeepSTARR's 249 bp), also the shortest it scores."""
+        window = WINDOW
+        try:
+            config = json.loads((self._directory(settings, local_only=True) / "config.json").read_text())
+            window = int(config["sequence_length"])
+        except (ModelError, OSError, KeyError, TypeError, ValueError):
+            pass  # not here yet, or not an enhancer checkpoint: preflight says what is wrong
+        return Geometry(window=window, multiple=1, min_length=window, grid=1, resolution=PER_WINDOW)
 
     def channels(self, settings: EnhancerSettings) -> tuple[str, ...]:
         return CHANNELS

@@ -264,7 +264,10 @@ def load_enhancer(
                           adapter=config["adapter"], window=int(config["sequence_length"]),
                           activities=tuple(config["activities"]))
     load_trained(model, tensors, str(directory))
-    return prepare_for_inference(model, device, dtype)  # type: ignore[return-value]
+    centres = model.bins.clone()
+    model = prepare_for_inference(model, device, dtype)  # type: ignore[assignment]
+    model.bins = centres.to(device)  # the bin centres stay float32 whatever the model's dtype
+    return model
 
 
 def load_trained(model: EnhancerModel, tensors: dict[str, torch.Tensor], source: str) -> None:
