@@ -14,7 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from nttracks.errors import CheckpointError, UsageError
+from nttracks.errors import CheckpointError, ModelError, UsageError
 from nttracks.finetune import (
     FinetuneSettings,
     finetune,
@@ -363,3 +363,67 @@ def test_finetune_cli_then_the_family_stitches_every_base_as_the_taper_weighted_
     assert "log2 enrichment" in page and "test Pearson r" in page and str(fasta) in page
     r_dev = config["training"]["test_pearson"]["developmental"]
     assert f"<td>developmental</td><td>{r_dev:.3f}</td>" in page
+
+
+def test_family_geometry_follows_the_checkpoint_and_preflight_names_a_wrong_one(base: Path, tmp_path: Path) -> None:
+    from nttracks.families import get_family
+    from nttracks.models.loading import checkpoint_digest
+
+    family = get_family("enhancer")
+    settings = family.settings(checkpoint=str(tmp_path / "head"))
+    assert family.geometry(settings).window == 249  # not written yet: DeepSTARR's length
+    model = EnhancerModel(load_nt_backbone(base), bin_centres(torch.zeros(2), torch.ones(2)), window=120)
+    save_enhancer(tmp_path / "head", model, base=str(base), base_digest=checkpoint_digest(base), training={})
+    geometry = family.geometry(settings)
+    assert (geometry.window, geometry.min_length, geometry.grid, geometry.resolution) == (120, 120, 1, 0)
+    assert family.preflight(settings, geometry, dry_run=True) == []
+    with pytest.raises(ModelError, match=r"window of 249 bp, but checkpoint .* was trained on 120-bp sequences"):
+        family.preflight(settings, geometry.with_window(249), dry_run=True)
+    with pytest.raises(CheckpointError, match=r"model_type 'esm' is not 'nttracks-enhancer'"):
+        family.preflight(family.settings(checkpoint=str(base)), geometry, dry_run=True)
+    assert family.channels(settings) == ("developmental", "housekeeping")
+    assert family.flops(settings, np.array([249])) > 0
+
+
+@pytest.mark.slow  # a subprocess that imports torch
+def test_sigkilled_cli_run_resumes_to_the_uninterrupted_weights(base: Path, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    """SIGKILL the CLI once its first training state is on disk; started again with the same arguments it
+    resumes, and its weights equal an uninterrupted run's."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from test_cli import run_cli
+
+    tsv = tmp_path / "data.tsv"
+    data = synthetic_activity_data(40, seed=6)
+    tsv.write_text("".join(f"{''.join('ACGT'[c] for c in s)}\t{d}\t{h}\n"
+                           for s, (d, h) in zip(data.codes, data.values, strict=True)))
+
+    def args(out: Path) -> list[str]:
+        return ["finetune", "enhancer", str(tsv), "--base", str(base), "--out", str(out), "--epochs", "3",
+                "--batch-size", "8", "--save-every", "1", "--device", "cpu", "--lr", "0.01"]
+
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "nttracks.cli", *args(killed)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not (killed / ".finetune-state" / "state.pt").is_file() and proc.poll() is None:
+            assert time.monotonic() < deadline, "the run wrote no training state"
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL and not (killed / "config.json").exists()
+    code, _, err = run_cli(args(killed), capsys)
+    assert code == 0 and "resumed an interrupted run" in err, err
+    code, _, err = run_cli(args(tmp_path / "whole"), capsys)
+    assert code == 0 and "resumed" not in err, err
+    a, b = (load_file(str(tmp_path / d / "model.safetensors")) for d in ("killed", "whole"))
+    assert sorted(a) == sorted(b)
+    for name in a:
+        torch.testing.assert_close(a[name], b[name], atol=0, rtol=0)
