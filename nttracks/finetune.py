@@ -282,12 +282,12 @@ def finetune(
     settings.check()
     start_time = time.perf_counter()
     out = Path(out)
-    fingerprint = _fingerprint(train, val, test, settings)
     state_dir = out / STATE_DIR
     device = torch.device(settings.device)
 
     base_dir = resolve_base(settings.base)
     digest = checkpoint_digest(base_dir)
+    fingerprint = _fingerprint(train, val, test, settings, digest)  # what a resumed run must match
     torch.manual_seed(settings.seed)
     backbone = load_nt_backbone(base_dir).requires_grad_(False)
     lo, hi = train.values.min(0), train.values.max(0)
@@ -444,8 +444,9 @@ def _tokenized(data: ActivityData, model: Any, device: Any) -> tuple[Any, Any]:
     return ids.to(device), ids.eq(vocab.pad).to(device)
 
 
-def _fingerprint(train: ActivityData, val: ActivityData, test: ActivityData, settings: FinetuneSettings) -> str:
-    h = hashlib.sha256(json.dumps(dataclasses.asdict(settings), sort_keys=True).encode())
+def _fingerprint(train: ActivityData, val: ActivityData, test: ActivityData, settings: FinetuneSettings,
+                 base_digest: str) -> str:
+    h = hashlib.sha256(json.dumps(dataclasses.asdict(settings), sort_keys=True).encode() + base_digest.encode())
     for data in (train, val, test):
         h.update(data.values.tobytes())
         for c in data.codes:
