@@ -31,6 +31,9 @@ hub_app = typer.Typer(
     no_args_is_help=True, rich_markup_mode=None,
 )
 app.add_typer(hub_app, name="hub")
+from .finetune_cli import finetune_app  # noqa: E402  (after app: the finetune command group)
+
+app.add_typer(finetune_app, name="finetune")
 
 
 def _progress(description: str, total: int) -> Any:

@@ -196,6 +196,6 @@ def test_to_yaml_round_trip(tmp_path: Path) -> None:
 
 
 def test_a_family_without_a_model_yet_is_rejected_by_name() -> None:
-    message = r"families\.enhancer: unknown track family; known families: toy, elements"
+    message = r"families\.splicing: unknown track family; known families: toy, elements, enhancer"
     with pytest.raises(ConfigError, match=message):
-        parse_config({"families": {"enhancer": {}}}, source="c.yaml")
+        parse_config({"families": {"splicing": {}}}, source="c.yaml")

@@ -1,6 +1,6 @@
 """Track families as plug-ins: everything a family is, declared in its own module.
 
-A family (``toy``, ``elements``, ``sensitivity``, ``attention``; later ``enhancer``) is a ``Family``
+A family (``toy``, ``elements``, ``enhancer``, ``sensitivity``, ``attention``) is a ``Family``
 subclass in ``nttracks/families/<name>.py`` that says, in one place:
 
 - ``settings``: its frozen settings dataclass, i.e. the keys it accepts under ``families.<name>`` in a
@@ -36,7 +36,7 @@ from ..errors import ConfigError, ModelError
 STITCH_MODES = ("taper", "nearest", "mean")
 PRECISIONS = ("auto", "fp32", "bf16")
 # modules of nttracks.families, imported on first use of the registry
-BUILTIN = ("toy", "elements", "sensitivity", "attention")
+BUILTIN = ("toy", "elements", "enhancer", "sensitivity", "attention")
 
 
 @dataclass(frozen=True)

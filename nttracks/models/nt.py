@@ -117,6 +117,8 @@ class FeedForward(nn.Module):
         self.glu = config.glu
         self.fc1 = nn.Linear(config.hidden, width, bias=config.ffn_bias)
         self.fc2 = nn.Linear(config.intermediate, config.hidden, bias=config.ffn_bias)
+        # IA3 rescaling of the activation (intermediate,), or None: see ``add_ia3``
+        self.register_parameter("ia3_scale", None)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.fc1(x)
@@ -125,6 +127,8 @@ class FeedForward(nn.Module):
             h = F.silu(gate) * value
         else:
             h = F.gelu(h)
+        if self.ia3_scale is not None:
+            h = h * self.ia3_scale
         return self.fc2(h)
 
 
@@ -141,6 +145,9 @@ class Block(nn.Module):
         self.o = nn.Linear(config.hidden, config.hidden)
         self.ffn_norm = nn.LayerNorm(config.hidden, eps=config.layer_norm_eps)
         self.ffn = FeedForward(config)
+        # IA3 rescaling of keys and values (heads, 1, head_dim), or None: see ``add_ia3``
+        self.register_parameter("ia3_key", None)
+        self.register_parameter("ia3_value", None)
 
     def forward(
         self,
@@ -163,6 +170,8 @@ class Block(nn.Module):
             return t.view(batch, tokens, self.heads, hidden // self.heads).transpose(1, 2)
 
         q, k, v = split(self.q(h)), split(self.k(h)), split(self.v(h))
+        if self.ia3_key is not None:
+            k, v = k * self.ia3_key, v * self.ia3_value
         if rotary is not None:
             q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
         return q, k, v
@@ -333,6 +342,30 @@ def attention_maps(
     if last == config.layers - 1:
         x = backbone.final_norm(x)
     return AttentionMaps(x, probs)
+
+
+def add_ia3(backbone: NTBackbone) -> list[nn.Parameter]:
+    """Give every block IA3 rescaling vectors (Liu et al. 2022, as the NT paper fine-tuned): keys and values
+    (heads, 1, head_dim) after their projection, and the feed-forward activation (intermediate,) before the
+    second linear, all initialised to 1 (the model's outputs are unchanged until they are trained).
+
+    Keys are rescaled before the rotary rotation, i.e. the rescaling is part of the key projection (nt_spec.md
+    §5 leaves the order open). Returns the new parameters, in block order (key, value, ffn); a backbone that
+    has them already keeps its own.
+    """
+    config = backbone.config
+    out = []
+    for block in backbone.blocks:
+        if block.ia3_key is None:
+            like = block.k.weight
+            shape = (config.heads, 1, config.head_dim)
+            block.ia3_key = nn.Parameter(torch.ones(shape, dtype=like.dtype, device=like.device))
+            block.ia3_value = nn.Parameter(torch.ones(shape, dtype=like.dtype, device=like.device))
+            block.ffn.ia3_scale = nn.Parameter(
+                torch.ones(config.intermediate, dtype=like.dtype, device=like.device)
+            )
+        out += [block.ia3_key, block.ia3_value, block.ffn.ia3_scale]
+    return out
 
 
 def num_parameters(module: nn.Module) -> int:
