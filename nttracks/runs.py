@@ -1,17 +1,27 @@
-"""The run: plan -> executor -> writers -> hub -> publish.
+"""The run: plan -> fingerprints -> executor -> writers -> hub -> publish.
 
 ``run_genome`` plans first (``planning.plan_run``: nothing is written before every input is checked),
-takes the lock on ``--out``, has the executor score every family's shards into the work directory,
-writes each family's bigWigs from the shard outputs in genome order, builds the hub in a staging
-directory beside ``--out`` and publishes it only when complete (``hubdir.publish``: hub.txt last,
-stale files removed). On any error the staging and work directories are removed and ``--out`` is left
-untouched; only when a bigWig writer process died are the work directory's shard outputs kept.
+takes the lock on ``--out`` and fingerprints every shard (``fingerprints``). The hub's work directory
+(``nightly``) keeps finished shards by key, so a run computes only the shards it does not find there:
+an interrupted run resumes, and a changed chromosome, model or setting recomputes only the shards it
+touches. A family whose build key is unchanged keeps its published bigWigs (hard-linked into the new
+hub, never rewritten); the others are written from their shards in genome order. When every input
+matches the published hub's manifest, the run does nothing at all: no inference, no file written.
+
+The hub is built in a staging directory beside ``--out`` and published only when complete and valid
+(``hubdir.publish``: bigWigs first, hub.txt last, unchanged files left as they are, stale ones removed).
+On any error the staging directory is removed and ``--out`` is left as it was; finished shards stay
+in the work directory for the next run. Each run appends to the work directory's log and records its
+outcome in ``last-run.json`` (``nttracks status`` reads both).
 """
 
 from __future__ import annotations
 
+import errno
+import hashlib
 import json
 import logging
+import os
 import re
 import shutil
 import time
@@ -25,19 +35,23 @@ import numpy as np
 import yaml
 
 from . import __version__
-from .bigwig import BigWigWriters, WriterDiedError
+from .bigwig import BigWigWriters
 from .catalog import Catalog
-from .errors import OutputError, UsageError
+from .errors import ModelError, NttracksError, OutputError, UsageError
 from .executors import FamilyJob, LocalExecutor
 from .families import Summary
+from .fingerprints import OUTPUT_FORMAT, FamilyKeys, family_keys, settings_digest
 from .genome import Genome
-from .hubdir import MANIFEST, fresh_dir, hub_lock, publish, sibling, written_by_nttracks
+from .hubdir import MANIFEST, fresh_dir, hub_lock, link_or_copy, publish, published_files, sibling, written_by_nttracks
 from .hubs import AssemblySpec, BigWigTrack, FamilyRun, HubSpec, load_catalog, validate_hub, write_hub
+from .nightly import RESULTS, SHARDS, diff_html, nightly_diff, now, run_log, write_last_run
 from .planning import FamilyPlan, RunPlan, RunRequest, plan_run
-from .shards import read_shard
+from .shards import ShardCache, read_header, read_shard
+from .tiling import Shard
 from .twobit import write_twobit
 
 log = logging.getLogger("nttracks")
+MODEL_RECORD = "model.json"  # beside a family's cached shards: the digest and label of the model that made them
 
 
 class ProgressBar(Protocol):
@@ -51,9 +65,16 @@ ProgressFactory = Callable[[str, int], ProgressBar]
 
 @dataclass
 class RunResult:
+    """What a run did. changed: False when every input was unchanged (nothing written); computed and
+    reused: shards scored by this run and shards found finished; files: the files it published."""
+
     out: Path
     manifest: dict[str, Any]
     files: list[Path] = field(default_factory=list)
+    changed: bool = True
+    computed: int = 0
+    reused: int = 0
+    seconds: float = 0.0
 
 
 def check_out(out: Path, *, force: bool = False) -> None:
@@ -76,7 +97,8 @@ def run_genome(
     executor: Any = None,
     download_progress: Callable[[int, int | None], None] | None = None,
 ) -> RunResult:
-    """Build the hub for ``request`` and publish it atomically into ``request.out``.
+    """Build the hub for ``request`` and publish it atomically into ``request.out``; compute only what
+    changed since the hub's last build (see the module docstring).
 
     executor: what scores the shards (default: a ``LocalExecutor`` on ``request.device``).
     download_progress(done, total): bytes of a registered genome's download, when one is needed.
@@ -85,6 +107,7 @@ def run_genome(
         raise UsageError("no output directory: pass --out DIR")
     out = Path(request.out)
     check_out(out, force=request.force)
+    t0 = time.perf_counter()
     run = plan_run(request, download_progress=download_progress)
     for warning in run.warnings:
         log.warning("%s", warning)
@@ -94,68 +117,128 @@ def run_genome(
         executor = LocalExecutor(resolve_device(request.device))
     staging, work = sibling(out, "staging"), sibling(out, "work")
     with hub_lock(out):
-        keep_work = False
         try:
-            fresh_dir(staging)
-            fresh_dir(work)
-            manifest = _build(run, request, executor, staging, work, progress)
-            published = publish(staging, out)
-        except WriterDiedError as exc:
-            keep_work = True  # the scored shards are the costly part: never thrown away for a writer
-            raise WriterDiedError(
-                f"{exc}. Nothing was published and {out} is unchanged; the shard outputs scored so far are kept "
-                f"in {work} (the next run starts afresh and removes them)"
-            ) from exc
+            work.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OutputError(
-                f"writing the hub failed ({exc.strerror or exc}: {exc.filename or staging}); nothing was "
-                f"published and {out} is unchanged. Free disk space or fix permissions, then run again"
-            ) from exc
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-            if not keep_work:
-                shutil.rmtree(work, ignore_errors=True)
-    return RunResult(out, manifest, published)
+            raise OutputError(f"cannot create the work directory {work}: {exc.strerror or exc}") from exc
+        record: dict[str, Any] = {"started": now(), "pid": os.getpid(), "result": "running", "out": str(out)}
+        write_last_run(work, record)
+        with run_log(work):
+            log.info("run started on %s: genome %s, families %s", out, run.genome_name,
+                     ", ".join(f.name for f in run.families))
+            stage = ["building"]
+            try:
+                result = _build_and_publish(run, request, executor, out, staging, work, progress, stage)
+            except BaseException as exc:
+                error = _explain(exc, out, staging, work, stage[0])
+                record.update(result="failed", finished=now(), seconds=round(time.perf_counter() - t0, 3),
+                              error=str(error if error is not None else exc) or type(exc).__name__)
+                write_last_run(work, record)
+                log.error("run failed: %s", record["error"])
+                if error is not None:
+                    raise error from exc
+                raise
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+            result.seconds = round(time.perf_counter() - t0, 3)
+            record.update(result="built" if result.changed else "up to date", finished=now(),
+                          seconds=result.seconds, computed=result.computed, reused=result.reused,
+                          published=len(result.files))
+            write_last_run(work, record)
+            log.info("run finished in %.1f s: %s (%d shards computed, %d reused, %d files published)",
+                     result.seconds, RESULTS[record["result"]], result.computed, result.reused, len(result.files))
+    return result
 
 
-def _build(
-    run: RunPlan, request: RunRequest, executor: Any, staging: Path, work: Path, progress: ProgressFactory | None
-) -> dict[str, Any]:
+def _explain(exc: BaseException, out: Path, staging: Path, work: Path, stage: str) -> NttracksError | None:
+    """The error a user reads for ``exc`` (None: raise it as it is)."""
+    if stage == "publishing":
+        where = (f"publishing into {out} was interrupted part way: the hub there is valid but may mix "
+                 "files of the previous and the new build until the next run, which finishes it")
+    else:
+        where = f"nothing was published: {out} is unchanged (the previous hub is intact)"
+    kept = f"finished shards are kept in {work} and the next run resumes from them"
+    if isinstance(exc, OSError):
+        what = exc.strerror or str(exc)
+        target = exc.filename or staging
+        if exc.errno == errno.ENOSPC or "No space left" in str(exc):
+            return OutputError(f"the disk is full ({what}: {target}); {where}; {kept}. Free disk space, then run again")
+        return OutputError(f"writing the hub failed ({what}: {target}); {where}; {kept}. "
+                           "Fix the permissions or free disk space, then run again")
+    if isinstance(exc, OutputError):
+        full = " (the disk is full)" if "No space left" in str(exc) else ""
+        return type(exc)(f"{exc}{full}; {where}; {kept}")
+    return None
+
+
+def _build_and_publish(
+    run: RunPlan,
+    request: RunRequest,
+    executor: Any,
+    out: Path,
+    staging: Path,
+    work: Path,
+    progress: ProgressFactory | None,
+    stage: list[str],
+) -> RunResult:
     genome = run.genome
     if genome is None:
         raise UsageError("a run needs the genome's FASTA; only a dry run plans from chromosome sizes")
-    catalog = load_catalog()
-    hub_genome = genome.ucsc_name or re.sub(r"[^A-Za-z0-9_]", "_", genome.name)
+    previous = read_manifest(out)
+    cache = ShardCache(work / SHARDS)
+    leftovers = cache.clean()
+    if leftovers:
+        log.info("removed %d partial shard files an interrupted run left", len(leftovers))
+    device_type = str(getattr(getattr(executor, "device", None), "type", None) or getattr(executor, "device", "cpu"))
+    fams, catalog, hub_genome = fingerprint_plan(run, device_type)
+    key = hub_key(request, catalog, hub_genome, fams)
+    if _up_to_date(previous, key, out):
+        log.info("every input is unchanged since the build of %s: nothing to do", previous.get("created"))
+        return RunResult(out, previous, [], changed=False, reused=sum(len(f.keys.shards) for f in fams))
+    fresh_dir(staging)
     started = datetime.now(timezone.utc)
     tracks: list[BigWigTrack] = []
     family_runs: list[FamilyRun] = []
     manifest_families: dict[str, Any] = {}
-    for fam in run.families:
-        t0 = time.perf_counter()
-        rel = [f"{hub_genome}/bw/{catalog.track(fam.name, ch).name}.bw" for ch in fam.channels]
-        digest, label, seam_qc = _run_family(fam, catalog, genome, executor, staging, rel, work, progress)
-        summary = _summarize(fam, staging, rel, hub_genome)
+    computed = reused = 0
+    for fb in fams:
+        built = _build_family(fb, catalog, genome, executor, out, staging, cache, previous, progress)
+        computed, reused = computed + built.computed, reused + built.reused
+        fam = fb.fam
+        summary = _summarize(fam, staging, fb.rel, hub_genome)
         description = fam.family.describe(fam.settings, fam.geometry, fam.plan.overlap)
-        family_runs.append(FamilyRun(fam.name, label, digest, yaml.safe_dump(description, sort_keys=False), seam_qc,
-                                     summary.html if summary is not None else ""))
-        tracks += [BigWigTrack(fam.name, ch, r) for ch, r in zip(fam.channels, rel, strict=True)]
-        manifest_families[fam.name] = {
-            "model": label,
-            "checkpoint_digest": digest,
+        html_parts = [summary.html if summary is not None else ""]
+        if built.diff:
+            names = {ch: catalog.track(fam.name, ch).name for ch in fam.channels}
+            html_parts.append(diff_html(built.diff, names))
+        family_runs.append(FamilyRun(fam.name, built.label, fb.keys.weights,
+                                     yaml.safe_dump(description, sort_keys=False), built.seam_qc,
+                                     "".join(html_parts)))
+        tracks += [BigWigTrack(fam.name, ch, r) for ch, r in zip(fam.channels, fb.rel, strict=True)]
+        entry = {
+            "model": built.label,
+            "checkpoint_digest": fb.keys.weights,
             "window": fam.geometry.window,
             "stride": fam.plan.stride,
             "stitch": fam.settings.stitch,
             "settings": description,
+            "settings_digest": fb.keys.settings,
+            "build_key": fb.keys.build,
+            "built": built.built_at,
             "windows": len(fam.window_rows),
             "shards": len(fam.shards),
             "bases_scored": fam.bases_scored,
             "bases_unscored": fam.unscored,
-            "seconds": round(time.perf_counter() - t0, 3),
-            "seam_qc": seam_qc,
-            "tracks": dict(zip(fam.channels, rel, strict=True)),
+            "seconds": built.seconds,
+            "seam_qc": built.seam_qc,
+            "tracks": dict(zip(fam.channels, fb.rel, strict=True)),
+            "units": built.units,
         }
+        if built.diff:
+            entry["diff"] = built.diff
         if summary is not None:
-            manifest_families[fam.name]["summary"] = dict(summary.data)
+            entry["summary"] = dict(summary.data)
+        manifest_families[fam.name] = entry
     assembly = _write_assembly(genome, hub_genome, staging) if genome.ucsc_name is None else None
     spec = HubSpec(
         hub_name=request.config.hub.name,
@@ -177,6 +260,8 @@ def _build(
     manifest = {
         "nttracks_version": __version__,
         "created": spec.created,
+        "hub_key": key,
+        "output_format": OUTPUT_FORMAT,
         "genome": {
             "name": genome.name,
             "hub_genome": hub_genome,
@@ -185,6 +270,12 @@ def _build(
             "regions": str(Path(request.regions).resolve()) if request.regions else None,
             "exclude": str(Path(request.exclude).resolve()) if request.exclude else None,
         },
+        "request": {
+            "genome": str(request.genome) if isinstance(request.genome, str) else str(Path(request.genome).resolve()),
+            "base_url": request.base_url,
+            "shard_bases": request.shard_bases,
+            "device": request.device,
+        },
         "config": str(Path(request.config.source).resolve()) if Path(request.config.source).is_file() else None,
         "device": str(getattr(executor, "device", "")),
         "families": manifest_families,
@@ -192,27 +283,201 @@ def _build(
     files = sorted(p.relative_to(staging).as_posix() for p in staging.rglob("*") if p.is_file())
     manifest["files"] = sorted([*files, MANIFEST])
     (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    return manifest
+    stage[0] = "publishing"
+    published = publish(staging, out)
+    stage[0] = "published"
+    freed = cache.keep_only({fb.fam.name: {k.key for k in fb.keys.shards} for fb in fams})
+    if freed:
+        log.info("removed %s of shard outputs no longer part of the hub", f"{freed:,} bytes")
+    return RunResult(out, manifest, published, changed=True, computed=computed, reused=reused)
 
 
-def _run_family(
-    fam: FamilyPlan,
+@dataclass(frozen=True, eq=False)
+class _Fingerprinted:
+    fam: FamilyPlan
+    rel: list[str]  # the family's bigWigs, relative to the hub
+    quanta: np.ndarray
+    keys: FamilyKeys
+
+
+@dataclass(eq=False)
+class _Built:
+    label: str
+    seam_qc: dict[str, float]
+    units: dict[str, Any]
+    seconds: float
+    built_at: str
+    computed: int = 0
+    reused: int = 0
+    diff: dict[str, Any] | None = None
+
+
+def fingerprint_plan(run: RunPlan, device_type: str) -> tuple[list[_Fingerprinted], Catalog, str]:
+    """Every family of ``run`` with its keys (``fingerprints``), the catalog and the hub's genome name.
+    device_type: the executor's ("cpu", "cuda"): part of the settings digest."""
+    genome = run.genome
+    if genome is None:
+        raise UsageError("a run needs the genome's FASTA; only a dry run plans from chromosome sizes")
+    catalog = load_catalog()
+    hub_genome = genome.ucsc_name or re.sub(r"[^A-Za-z0-9_]", "_", genome.name)
+    fams = [_fingerprint(fam, catalog, genome, hub_genome, device_type) for fam in run.families]
+    return fams, catalog, hub_genome
+
+
+def _fingerprint(
+    fam: FamilyPlan, catalog: Catalog, genome: Genome, hub_genome: str, device_type: str
+) -> _Fingerprinted:
+    rel = [f"{hub_genome}/bw/{catalog.track(fam.name, ch).name}.bw" for ch in fam.channels]
+    quanta = np.array([catalog.track(fam.name, ch).quantum for ch in fam.channels], dtype=np.float64)
+    described = fam.family.describe(fam.settings, fam.geometry, fam.plan.overlap)
+    keys = family_keys(
+        fam.name, fam.plan, fam.shards, genome.codes,
+        weights=fam.family.weights_digest(fam.settings),
+        settings=settings_digest(described, fam.channels, quanta, device_type),
+        chrom_sizes=genome.chrom_sizes, tracks=rel,
+    )
+    return _Fingerprinted(fam, rel, quanta, keys)
+
+
+def hub_key(request: RunRequest, catalog: Catalog, hub_genome: str, fams: list[_Fingerprinted]) -> str:
+    """Digest of everything the published hub is made of: unchanged means nothing to publish."""
+    text = json.dumps({
+        "version": __version__,
+        "format": OUTPUT_FORMAT,
+        "config": request.config.to_yaml(),
+        "base_url": request.base_url,
+        "hub_genome": hub_genome,
+        "catalog": repr(catalog),
+        "builds": {f.fam.name: f.keys.build for f in fams},
+    }, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _up_to_date(previous: dict[str, Any], hub_key: str, out: Path) -> bool:
+    """The published hub was built from exactly these inputs and every file it lists is there."""
+    if previous.get("hub_key") != hub_key:
+        return False
+    files = published_files(out)
+    return bool(files) and all((out / f).is_file() for f in files)
+
+
+def _build_family(
+    fb: _Fingerprinted,
     catalog: Catalog,
     genome: Genome,
     executor: Any,
+    out: Path,
     staging: Path,
-    rel: list[str],
-    work: Path,
+    cache: ShardCache,
+    previous: dict[str, Any],
     progress: ProgressFactory | None,
-) -> tuple[str, str, dict[str, float]]:
-    """Score one family's shards and write its bigWigs from them; returns (digest, label, seam QC)."""
-    quanta = np.array([catalog.track(fam.name, ch).quantum for ch in fam.channels], dtype=np.float64)
-    job = FamilyJob(fam.name, fam.settings, fam.geometry, fam.plan, fam.channels, quanta, fam.shards)
-    paths = [staging / r for r in rel]
+) -> _Built:
+    """The family's bigWigs in ``staging``: the live ones linked when its build key is unchanged, else
+    written from its shards, computing only those the cache lacks."""
+    fam, keys = fb.fam, fb.keys
+    prev = (previous.get("families") or {}).get(fam.name) or {}
+    paths = [staging / r for r in fb.rel]
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
-    seam_sum, seam_bases = np.zeros(len(fam.channels)), 0
-    bar = progress(fam.name, fam.bases_scored) if progress is not None else None
+    if prev.get("build_key") == keys.build and all((out / r).is_file() for r in fb.rel):
+        for r, path in zip(fb.rel, paths, strict=True):
+            link_or_copy(out / r, path)
+        log.info("%s: unchanged (%d shards); its bigWigs are kept as they are", fam.name, len(fam.shards))
+        return _Built(prev.get("model", fam.name), prev.get("seam_qc", {}), prev.get("units", {}),
+                      prev.get("seconds", 0.0), prev.get("built", ""), reused=len(fam.shards),
+                      diff=prev.get("diff"))
+    shard_keys = {s.index: k.key for s, k in zip(fam.shards, keys.shards, strict=True)}
+    headers = {s.index: cache.find(fam.name, shard_keys[s.index]) for s in fam.shards}
+    todo = tuple(s for s in fam.shards if headers[s.index] is None)
+    log.info("%s: %d of %d shards to compute, %d finished already", fam.name, len(todo), len(fam.shards),
+             len(fam.shards) - len(todo))
+    label = _model_label(cache, fam.name, keys.weights, prev)
+    folder = cache.folder(fam.name)
+    folder.mkdir(parents=True, exist_ok=True)
+    if todo or label is None:
+        label = _score(fb, todo, shard_keys, headers, genome, executor, cache, progress)
+    files = [cache.path(fam.name, shard_keys[s.index]) for s in fam.shards]
+    diff_chroms = _changed_chroms(prev, keys) if prev.get("build_key") and all(
+        (out / r).is_file() for r in fb.rel) else set()
+    pieces = _write_bigwigs(fb, genome, paths, files, diff_chroms, progress)
+    units = _units(fam, keys, headers)
+    seam_sum = np.sum([u.pop("_seam_sum") for u in units.values()], axis=0)
+    seam_bases = sum(u["seam_bases"] for u in units.values())
+    seam = np.asarray(seam_sum, dtype=np.float64).reshape(-1) / max(seam_bases, 1)
+    diff = None
+    if diff_chroms:
+        diff = {"previous": previous.get("created"),
+                "tracks": nightly_diff({ch: out / r for ch, r in zip(fam.channels, fb.rel, strict=True)},
+                                       pieces, fam.channels)}
+    return _Built(
+        label, {ch: float(v) for ch, v in zip(fam.channels, seam, strict=True)}, units,
+        round(sum(u["seconds"] for u in units.values()), 3), now(), computed=len(todo),
+        reused=len(fam.shards) - len(todo), diff=diff,
+    )
+
+
+def _model_label(cache: ShardCache, family: str, digest: str, prev: dict[str, Any]) -> str | None:
+    """The model's label without loading it: from the cache's record or the previous build of this digest."""
+    try:
+        record = json.loads((cache.folder(family) / MODEL_RECORD).read_text())
+        if record.get("digest") == digest and record.get("label"):
+            return str(record["label"])
+    except (OSError, ValueError, AttributeError):
+        pass
+    if prev.get("checkpoint_digest") == digest and prev.get("model"):
+        return str(prev["model"])
+    return None
+
+
+def _score(
+    fb: _Fingerprinted,
+    todo: tuple[Shard, ...],
+    shard_keys: dict[int, str],
+    headers: dict[int, dict[str, Any] | None],
+    genome: Genome,
+    executor: Any,
+    cache: ShardCache,
+    progress: ProgressFactory | None,
+) -> str:
+    """Have the executor score ``todo`` into the cache; fills ``headers``; returns the model's label."""
+    fam = fb.fam
+    job = FamilyJob(fam.name, fam.settings, fam.geometry, fam.plan, fam.channels, fb.quanta, todo,
+                    {s.index: shard_keys[s.index] for s in todo})
+    bar = progress(fam.name, sum(s.bases for s in todo)) if progress is not None and todo else None
+    try:
+        scores = executor.run(job, genome.codes, cache.folder(fam.name), bar.update if bar is not None else None)
+        if scores.digest != fb.keys.weights:
+            raise ModelError(
+                f"the {fam.name} model's weights changed while this run read them (digest {scores.digest[:12]}, "
+                f"expected {fb.keys.weights[:12]}); run again once the checkpoint is in place"
+            )
+        record = cache.folder(fam.name) / MODEL_RECORD
+        record.write_text(json.dumps({"digest": scores.digest, "label": scores.label}) + "\n")
+        for result in scores.results:
+            headers[result.shard.index] = read_header(result.path)
+    finally:
+        if bar is not None:
+            bar.close()
+    return scores.label
+
+
+def _changed_chroms(prev: dict[str, Any], keys: FamilyKeys) -> set[str]:
+    """Chromosomes whose unit differs from the previous build's (for the nightly diff)."""
+    units = prev.get("units") or {}
+    return {c for c, u in keys.units.items() if (units.get(c) or {}).get("key") != u.key}
+
+
+def _write_bigwigs(
+    fb: _Fingerprinted,
+    genome: Genome,
+    paths: list[Path],
+    files: list[Path],
+    keep_chroms: set[str],
+    progress: ProgressFactory | None,
+) -> dict[str, list[tuple[str, int, np.ndarray]]]:
+    """Write the family's bigWigs from its shard files in genome order; returns the pieces of
+    ``keep_chroms`` (for the nightly diff)."""
+    fam = fb.fam
     finishing: list[ProgressBar] = []
 
     def tracks_done(done: int, total: int) -> None:  # "finishing tracks": one step per bigWig file
@@ -221,24 +486,56 @@ def _run_family(
         if finishing and done:
             finishing[0].update(1)
 
+    kept: dict[str, list[tuple[str, int, np.ndarray]]] = {}
     try:
-        scores = executor.run(job, genome.codes, work / fam.name, bar.update if bar is not None else None)
-        written = []
         with BigWigWriters(paths, list(genome.chrom_sizes.items()), progress=tracks_done) as writers:
-            for result in scores.results:
-                shard = read_shard(result.path)
+            for path in files:
+                shard = read_shard(path)
                 for start, values in shard.pieces():
                     writers.add(shard.chrom, start, values)
-                written.append(result.path)
-                seam_sum, seam_bases = seam_sum + result.seam_sum, seam_bases + result.seam_bases
-        for path in written:  # kept until the bigWigs are complete: a writer that dies loses no scoring
-            path.unlink()
+                    if shard.chrom in keep_chroms:
+                        kept.setdefault(shard.chrom, []).append((shard.chrom, start, values))
     finally:
-        for b in (bar, *finishing):
-            if b is not None:
-                b.close()
-    seam = seam_sum / max(seam_bases, 1)
-    return scores.digest, scores.label, {ch: float(v) for ch, v in zip(fam.channels, seam, strict=True)}
+        for b in finishing:
+            b.close()
+    return kept
+
+
+def _units(fam: FamilyPlan, keys: FamilyKeys, headers: dict[int, dict[str, Any] | None]) -> dict[str, Any]:
+    """The manifest's record of each unit (this family on one chromosome), from its shards' headers."""
+    units: dict[str, Any] = {}
+    by_chrom: dict[str, list[dict[str, Any]]] = {}
+    for shard in fam.shards:
+        by_chrom.setdefault(shard.chrom, []).append((headers[shard.index] or {}).get("meta", {}))
+    for chrom, unit in keys.units.items():
+        metas = by_chrom[chrom]
+        seconds = sum(float(m.get("seconds", 0.0)) for m in metas)
+        seam_sum = np.sum([m.get("seam_sum") or np.zeros(len(fam.channels)) for m in metas], axis=0)
+        seam_bases = sum(int(m.get("seam_bases", 0)) for m in metas)
+        units[chrom] = {
+            "key": unit.key,
+            "inputs": unit.components,
+            "shards": list(unit.shards),
+            "bases": unit.bases,
+            "seconds": round(seconds, 3),
+            "bases_per_second": round(unit.bases / seconds, 1) if seconds > 0 else None,
+            "seam_bases": seam_bases,
+            "seam_qc": {ch: round(float(v) / max(seam_bases, 1), 9)
+                        for ch, v in zip(fam.channels, seam_sum, strict=True)},
+            "code_version": f"nttracks {__version__}",
+            "built": max((str(m.get("built", "")) for m in metas), default="") or now(),
+            "_seam_sum": seam_sum,
+        }
+    return units
+
+
+def read_manifest(out: Path) -> dict[str, Any]:
+    """The manifest of the hub nttracks published in ``out`` ({} when there is none)."""
+    try:
+        manifest = json.loads((Path(out) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) and "nttracks_version" in manifest else {}
 
 
 def _summarize(fam: FamilyPlan, staging: Path, rel: list[str], hub_genome: str) -> Summary | None:

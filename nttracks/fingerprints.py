@@ -1,0 +1,154 @@
+"""Fingerprints: what every shard, unit and family build was made from, as digests.
+
+A shard's key is the SHA-256 of four inputs, each a digest of its own so a change can be named:
+
+    sequence   the shard's bases with its halo (every window it runs, start to end), its windows'
+               positions and the bases it writes: a changed base, N gap or window layout changes it
+    weights    the model's weights (``Family.weights_digest``: the checkpoint files), read without
+               loading the model
+    settings   the family's resolved settings (``Family.describe``, without ``batch_size``, which never
+               changes the output), its channels and their quanta, and the device type (``precision:
+               auto`` means bf16 on a GPU)
+    format     the shard file format and bigWig layout version (``OUTPUT_FORMAT``)
+
+A unit is one family on one chromosome: its key digests its shards' keys; its components digest the
+shards' components, so ``nttracks status`` can say which input changed. A family's build key digests
+its units' keys with the genome's chromosome sizes and the tracks' paths: a family's bigWigs are
+rewritten exactly when it changes. The code version is recorded, never keyed: upgrading nttracks does
+not recompute a genome unless ``OUTPUT_FORMAT`` changes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .shards import FORMAT as SHARD_FORMAT
+from .tiling import Shard, TilePlan
+
+OUTPUT_FORMAT = f"shard{SHARD_FORMAT}-bigwig1"
+COMPONENTS = ("sequence", "weights", "settings", "format")
+NOT_KEYED = ("batch_size",)  # settings that never change a value (the batch-size invariance tests hold it)
+
+ReadCodes = Callable[[str, int, int], np.ndarray]
+
+
+def _digest(*parts: bytes | str) -> str:
+    h = hashlib.sha256()
+    for part in parts:
+        data = part.encode() if isinstance(part, str) else part
+        h.update(len(data).to_bytes(8, "little"))  # length-prefixed: no two part lists hash alike
+        h.update(data)
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class ShardKey:
+    """One shard's key and the digests it is made of."""
+
+    key: str
+    sequence: str
+
+
+@dataclass(frozen=True)
+class UnitKey:
+    """One family on one chromosome: its key, its component digests and its shards' keys in order."""
+
+    family: str
+    chrom: str
+    key: str
+    components: dict[str, str]
+    shards: tuple[str, ...]
+    bases: int
+
+
+@dataclass(frozen=True)
+class FamilyKeys:
+    """Every key of one family's build, in genome order."""
+
+    family: str
+    shards: tuple[ShardKey, ...]  # parallel to the family's shards
+    units: dict[str, UnitKey]  # by chromosome
+    build: str  # the family's bigWigs: changes exactly when a unit, the chromosome sizes or a path does
+    weights: str
+    settings: str
+
+
+def settings_digest(described: Mapping[str, Any], channels: Sequence[str], quanta: Sequence[float],
+                    device_type: str) -> str:
+    """Digest of a family's resolved settings (``Family.describe``) as they bear on its values."""
+    keyed = {k: v for k, v in described.items() if k not in NOT_KEYED}
+    text = json.dumps({"settings": keyed, "channels": list(channels), "quanta": [float(q) for q in quanta],
+                       "device": device_type}, sort_keys=True, default=str)
+    return _digest("settings", text)
+
+
+def shard_sequence_digest(plan: TilePlan, shard: Shard, read: ReadCodes) -> str:
+    """Digest of the bases ``shard`` sees (its halo included), its windows and the bases it writes."""
+    rows = shard.rows
+    lo, hi = int(plan.start[rows[0]]), int(plan.end[rows].max())
+    layout = np.stack([plan.start[rows], plan.end[rows], plan.keep_start[rows], plan.keep_end[rows]]).astype("<i8")
+    return _digest(
+        "sequence", shard.chrom, np.asarray([lo, hi, shard.core], dtype="<i8").tobytes(),
+        np.ascontiguousarray(read(shard.chrom, lo, hi)).tobytes(), layout.tobytes(),
+        np.ascontiguousarray(shard.writes, dtype="<i8").tobytes(),
+    )
+
+
+def family_keys(
+    family: str,
+    plan: TilePlan,
+    shards: Sequence[Shard],
+    read: ReadCodes,
+    *,
+    weights: str,
+    settings: str,
+    chrom_sizes: Mapping[str, int],
+    tracks: Sequence[str],
+) -> FamilyKeys:
+    """The keys of every shard, unit and the build of one family (see the module docstring)."""
+    keys = []
+    by_chrom: dict[str, list[tuple[Shard, ShardKey]]] = {}
+    for shard in shards:
+        sequence = shard_sequence_digest(plan, shard, read)
+        sk = ShardKey(_digest("shard", sequence, weights, settings, OUTPUT_FORMAT), sequence)
+        keys.append(sk)
+        by_chrom.setdefault(shard.chrom, []).append((shard, sk))
+    units = {}
+    for chrom, items in by_chrom.items():
+        shard_keys = tuple(k.key for _, k in items)
+        components = {
+            "sequence": _digest("unit-sequence", *(k.sequence for _, k in items)),
+            "weights": weights,
+            "settings": settings,
+            "format": OUTPUT_FORMAT,
+        }
+        units[chrom] = UnitKey(family, chrom, _digest("unit", *shard_keys), components, shard_keys,
+                               sum(s.bases for s, _ in items))
+    sizes = json.dumps(list(chrom_sizes.items()))
+    build = _digest("build", family, sizes, json.dumps(list(tracks)), *(f"{c}={u.key}" for c, u in units.items()))
+    return FamilyKeys(family, tuple(keys), units, build, weights, settings)
+
+
+def why_stale(recorded: Mapping[str, Any] | None, unit: UnitKey) -> list[str]:
+    """The inputs of ``unit`` that differ from a manifest's record of it (empty: up to date)."""
+    if not recorded:
+        return ["never built"]
+    if recorded.get("key") == unit.key:
+        return []
+    old = recorded.get("inputs") or {}
+    changed = [c for c in COMPONENTS if old.get(c) != unit.components[c]]
+    return [_REASON[c] for c in changed] or ["its shards were cut differently (shard size)"]
+
+
+_REASON = {
+    "sequence": "sequence changed",
+    "weights": "model weights changed",
+    "settings": "settings changed",
+    "format": "output format changed",
+}
