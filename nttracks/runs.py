@@ -344,7 +344,7 @@ def hub_key(request: RunRequest, catalog: Catalog, hub_genome: str, fams: list[_
     text = json.dumps({
         "version": __version__,
         "format": OUTPUT_FORMAT,
-        "config": request.config.to_yaml(),
+        "config": yaml.safe_load(request.config.to_yaml()),  # the values, not the "resolved from" comment
         "base_url": request.base_url,
         "hub_genome": hub_genome,
         "catalog": repr(catalog),
