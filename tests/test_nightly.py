@@ -7,6 +7,7 @@ in a subprocess (``killpoint.py``) while a reader polls the live hub with the va
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -22,6 +23,7 @@ import pytest
 import nttracks.executors
 from nttracks.cli import main
 from nttracks.config import parse_config
+from nttracks.errors import ModelError
 from nttracks.hubs import validate_hub
 from nttracks.planning import RunRequest
 from nttracks.runs import run_genome
@@ -128,6 +130,9 @@ def test_changing_one_chromosome_recomputes_only_its_shards(tmp_path: Path, scor
     stale = {(u.chrom, tuple(u.reasons)) for u in status.units if not u.up_to_date}
     assert stale == {("chrB", ("sequence changed",))}
     assert "toy chrB: stale: sequence changed" in status.summary()
+    with pytest.raises(SystemExit) as code:
+        main(["status", str(out), "--json"])
+    assert code.value.code == 6  # stale
 
     scored.clear()
     second = run_genome(RunRequest(genome=genome, config=config, out=out, shard_bases=2000))
@@ -146,6 +151,37 @@ def test_changing_one_chromosome_recomputes_only_its_shards(tmp_path: Path, scor
     assert unit["key"] != first.manifest["families"]["toy"]["units"]["chrB"]["key"]
     assert {"inputs", "shards", "seconds", "bases_per_second", "seam_qc", "code_version", "built"} <= set(unit)
     assert hub_status(out).up_to_date
+
+
+def test_a_changed_model_or_setting_is_named_and_recomputes_its_shards(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, scored: list[str]
+) -> None:
+    from nttracks.families.toy import ToyFamily
+
+    out, genome = tmp_path / "hub", fasta(tmp_path / "g.fa")
+    first = run_genome(RunRequest(genome=genome, config=toy(model="context_gc"), out=out, shard_bases=4000))
+    (tmp_path / "taper.yaml").write_text("families:\n  toy: {window: 1200, overlap: 600, model: context_gc}\n")
+    (tmp_path / "mean.yaml").write_text(
+        "families:\n  toy: {window: 1200, overlap: 600, model: context_gc, stitch: mean}\n")
+    assert hub_status(out, config=tmp_path / "taper.yaml").up_to_date
+    status = hub_status(out, config=tmp_path / "mean.yaml")
+    assert {tuple(u.reasons) for u in status.units} == {("settings changed",)}
+    monkeypatch.setattr(ToyFamily, "weights_digest", lambda self, settings: "retrained")
+    status = hub_status(out)
+    assert {tuple(u.reasons) for u in status.units} == {("model weights changed",)}
+    scored.clear()
+    retrained = run_genome(RunRequest(genome=genome, config=toy(model="context_gc"), out=out, shard_bases=4000))
+    assert len(scored) == retrained.computed == first.computed  # every shard of the model, once
+    assert retrained.manifest["families"]["toy"]["checkpoint_digest"] == "retrained"
+    assert hub_status(out).up_to_date
+    # weights that change between the fingerprint and the loading: an error, nothing published
+    before = files(out)
+    load = ToyFamily.load
+    monkeypatch.setattr(ToyFamily, "load", lambda self, *a: dataclasses.replace(load(self, *a), digest="other"))
+    with pytest.raises(ModelError, match="weights changed while this run read them"):
+        run_genome(RunRequest(genome=genome, config=toy(model="context_gc", stitch="mean"), out=out,
+                              shard_bases=4000))
+    assert files(out) == before
 
 
 def test_a_full_disk_leaves_the_previous_hub_and_says_so(
