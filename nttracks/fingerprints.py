@@ -11,23 +11,35 @@ A shard's key is the SHA-256 of four inputs, each a digest of its own so a chang
                auto`` means bf16 on a GPU)
     format     the shard file format and bigWig layout version (``OUTPUT_FORMAT``)
 
+``fingerprint_plan`` keys every family of a run plan; ``hub_key`` digests everything the published
+hub is made of (config values, base URL, catalog, code version and every family's build key): a run
+whose hub key matches the live hub's manifest has nothing to do.
+
 A unit is one family on one chromosome: its key digests its shards' keys; its components digest the
 shards' components, so ``nttracks status`` can say which input changed. A family's build key digests
 its units' keys with the genome's chromosome sizes and the tracks' paths: a family's bigWigs are
-rewritten exactly when it changes. The code version is recorded, never keyed: upgrading nttracks does
-not recompute a genome unless ``OUTPUT_FORMAT`` changes.
+rewritten exactly when it changes. The code version is in the hub key (the pages show it), never in a
+shard's or a build's: upgrading nttracks rewrites the pages but recomputes nothing unless
+``OUTPUT_FORMAT`` changes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import yaml
 
+from . import __version__
+from .catalog import Catalog, load_catalog
+from .errors import UsageError
+from .genome import Genome
+from .planning import FamilyPlan, RunPlan, RunRequest
 from .shards import FORMAT as SHARD_FORMAT
 from .tiling import Shard, TilePlan
 
@@ -133,6 +145,57 @@ def family_keys(
     sizes = json.dumps(list(chrom_sizes.items()))
     build = _digest("build", family, sizes, json.dumps(list(tracks)), *(f"{c}={u.key}" for c, u in units.items()))
     return FamilyKeys(family, tuple(keys), units, build, weights, settings)
+
+
+@dataclass(frozen=True, eq=False)
+class FingerprintedFamily:
+    """A family of the plan with its tracks' paths, quanta and keys."""
+
+    fam: FamilyPlan
+    rel: list[str]  # the family's bigWigs, relative to the hub
+    quanta: np.ndarray
+    keys: FamilyKeys
+
+
+def fingerprint_plan(run: RunPlan, device_type: str) -> tuple[list[FingerprintedFamily], Catalog, str]:
+    """Every family of ``run`` with its keys (``fingerprints``), the catalog and the hub's genome name.
+    device_type: the executor's ("cpu", "cuda"): part of the settings digest."""
+    genome = run.genome
+    if genome is None:
+        raise UsageError("a run needs the genome's FASTA; only a dry run plans from chromosome sizes")
+    catalog = load_catalog()
+    hub_genome = genome.ucsc_name or re.sub(r"[^A-Za-z0-9_]", "_", genome.name)
+    fams = [_fingerprint(fam, catalog, genome, hub_genome, device_type) for fam in run.families]
+    return fams, catalog, hub_genome
+
+
+def _fingerprint(
+    fam: FamilyPlan, catalog: Catalog, genome: Genome, hub_genome: str, device_type: str
+) -> FingerprintedFamily:
+    rel = [f"{hub_genome}/bw/{catalog.track(fam.name, ch).name}.bw" for ch in fam.channels]
+    quanta = np.array([catalog.track(fam.name, ch).quantum for ch in fam.channels], dtype=np.float64)
+    described = fam.family.describe(fam.settings, fam.geometry, fam.plan.overlap)
+    keys = family_keys(
+        fam.name, fam.plan, fam.shards, genome.codes,
+        weights=fam.family.weights_digest(fam.settings),
+        settings=settings_digest(described, fam.channels, quanta, device_type),
+        chrom_sizes=genome.chrom_sizes, tracks=rel,
+    )
+    return FingerprintedFamily(fam, rel, quanta, keys)
+
+
+def hub_key(request: RunRequest, catalog: Catalog, hub_genome: str, fams: list[FingerprintedFamily]) -> str:
+    """Digest of everything the published hub is made of: unchanged means nothing to publish."""
+    text = json.dumps({
+        "version": __version__,
+        "format": OUTPUT_FORMAT,
+        "config": yaml.safe_load(request.config.to_yaml()),  # the values, not the "resolved from" comment
+        "base_url": request.base_url,
+        "hub_genome": hub_genome,
+        "catalog": repr(catalog),
+        "builds": {f.fam.name: f.keys.build for f in fams},
+    }, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def why_stale(recorded: Mapping[str, Any] | None, unit: UnitKey) -> list[str]:

@@ -130,6 +130,15 @@ def written_by_nttracks(out: Path) -> bool:
     return isinstance(manifest, dict) and "nttracks_version" in manifest
 
 
+def read_manifest(out: Path) -> dict:
+    """The manifest of the hub nttracks published in ``out`` ({} when there is none)."""
+    try:
+        manifest = json.loads((Path(out) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) and "nttracks_version" in manifest else {}
+
+
 def published_files(out: Path) -> set[str]:
     """Files (relative paths) the run that published ``out`` listed in its manifest; empty if none."""
     try:

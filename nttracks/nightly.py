@@ -25,6 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from . import __version__
+from .fingerprints import FamilyKeys
+from .tiling import Shard
+
 LAST_RUN = "last-run.json"
 LOG_FILE = "nttracks.log"
 SHARDS = "shards"
@@ -142,3 +146,34 @@ def diff_html(diff: Mapping[str, Any], tracks: Mapping[str, str]) -> str:
         "(over the bases both builds scored).</p>\n"
         "<table><tr><th>track</th><th>chromosome: mean |change|</th></tr>\n" + "\n".join(rows) + "\n</table>\n"
     )
+
+
+def unit_records(
+    shards: Sequence[Shard], channels: Sequence[str], keys: FamilyKeys, headers: Mapping[int, Mapping[str, Any] | None]
+) -> dict[str, Any]:
+    """The manifest's record of each unit of a family (one chromosome), from its shards' file headers
+    ({shard index: header}): key, inputs, shards, seconds and bases/s, seam QC, code version, built."""
+    units: dict[str, Any] = {}
+    by_chrom: dict[str, list[dict[str, Any]]] = {}
+    for shard in shards:
+        by_chrom.setdefault(shard.chrom, []).append((headers[shard.index] or {}).get("meta", {}))
+    for chrom, unit in keys.units.items():
+        metas = by_chrom[chrom]
+        seconds = sum(float(m.get("seconds", 0.0)) for m in metas)
+        seam_sum = np.sum([m.get("seam_sum") or np.zeros(len(channels)) for m in metas], axis=0)
+        seam_bases = sum(int(m.get("seam_bases", 0)) for m in metas)
+        units[chrom] = {
+            "key": unit.key,
+            "inputs": unit.components,
+            "shards": list(unit.shards),
+            "bases": unit.bases,
+            "seconds": round(seconds, 3),
+            "bases_per_second": round(unit.bases / seconds, 1) if seconds > 0 else None,
+            "seam_bases": seam_bases,
+            "seam_qc": {ch: round(float(v) / max(seam_bases, 1), 9)
+                        for ch, v in zip(channels, seam_sum, strict=True)},
+            "code_version": f"nttracks {__version__}",
+            "built": max((str(m.get("built", "")) for m in metas), default="") or now(),
+            "_seam_sum": seam_sum,
+        }
+    return units

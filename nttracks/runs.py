@@ -18,7 +18,6 @@ outcome in ``last-run.json`` (``nttracks status`` reads both).
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import logging
 import os
@@ -40,11 +39,21 @@ from .catalog import Catalog
 from .errors import ModelError, NttracksError, OutputError, UsageError
 from .executors import FamilyJob, LocalExecutor
 from .families import Summary
-from .fingerprints import OUTPUT_FORMAT, FamilyKeys, family_keys, settings_digest
+from .fingerprints import OUTPUT_FORMAT, FamilyKeys, FingerprintedFamily, fingerprint_plan, hub_key
 from .genome import Genome
-from .hubdir import MANIFEST, fresh_dir, hub_lock, link_or_copy, publish, published_files, sibling, written_by_nttracks
-from .hubs import AssemblySpec, BigWigTrack, FamilyRun, HubSpec, load_catalog, validate_hub, write_hub
-from .nightly import RESULTS, SHARDS, diff_html, nightly_diff, now, run_log, write_last_run
+from .hubdir import (
+    MANIFEST,
+    fresh_dir,
+    hub_lock,
+    link_or_copy,
+    publish,
+    published_files,
+    read_manifest,
+    sibling,
+    written_by_nttracks,
+)
+from .hubs import AssemblySpec, BigWigTrack, FamilyRun, HubSpec, validate_hub, write_hub
+from .nightly import RESULTS, SHARDS, diff_html, nightly_diff, now, run_log, unit_records, write_last_run
 from .planning import FamilyPlan, RunPlan, RunRequest, plan_run
 from .shards import ShardCache, read_header, read_shard
 from .tiling import Shard
@@ -292,14 +301,6 @@ def _build_and_publish(
     return RunResult(out, manifest, published, changed=True, computed=computed, reused=reused)
 
 
-@dataclass(frozen=True, eq=False)
-class _Fingerprinted:
-    fam: FamilyPlan
-    rel: list[str]  # the family's bigWigs, relative to the hub
-    quanta: np.ndarray
-    keys: FamilyKeys
-
-
 @dataclass(eq=False)
 class _Built:
     label: str
@@ -312,47 +313,6 @@ class _Built:
     diff: dict[str, Any] | None = None
 
 
-def fingerprint_plan(run: RunPlan, device_type: str) -> tuple[list[_Fingerprinted], Catalog, str]:
-    """Every family of ``run`` with its keys (``fingerprints``), the catalog and the hub's genome name.
-    device_type: the executor's ("cpu", "cuda"): part of the settings digest."""
-    genome = run.genome
-    if genome is None:
-        raise UsageError("a run needs the genome's FASTA; only a dry run plans from chromosome sizes")
-    catalog = load_catalog()
-    hub_genome = genome.ucsc_name or re.sub(r"[^A-Za-z0-9_]", "_", genome.name)
-    fams = [_fingerprint(fam, catalog, genome, hub_genome, device_type) for fam in run.families]
-    return fams, catalog, hub_genome
-
-
-def _fingerprint(
-    fam: FamilyPlan, catalog: Catalog, genome: Genome, hub_genome: str, device_type: str
-) -> _Fingerprinted:
-    rel = [f"{hub_genome}/bw/{catalog.track(fam.name, ch).name}.bw" for ch in fam.channels]
-    quanta = np.array([catalog.track(fam.name, ch).quantum for ch in fam.channels], dtype=np.float64)
-    described = fam.family.describe(fam.settings, fam.geometry, fam.plan.overlap)
-    keys = family_keys(
-        fam.name, fam.plan, fam.shards, genome.codes,
-        weights=fam.family.weights_digest(fam.settings),
-        settings=settings_digest(described, fam.channels, quanta, device_type),
-        chrom_sizes=genome.chrom_sizes, tracks=rel,
-    )
-    return _Fingerprinted(fam, rel, quanta, keys)
-
-
-def hub_key(request: RunRequest, catalog: Catalog, hub_genome: str, fams: list[_Fingerprinted]) -> str:
-    """Digest of everything the published hub is made of: unchanged means nothing to publish."""
-    text = json.dumps({
-        "version": __version__,
-        "format": OUTPUT_FORMAT,
-        "config": yaml.safe_load(request.config.to_yaml()),  # the values, not the "resolved from" comment
-        "base_url": request.base_url,
-        "hub_genome": hub_genome,
-        "catalog": repr(catalog),
-        "builds": {f.fam.name: f.keys.build for f in fams},
-    }, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
 def _up_to_date(previous: dict[str, Any], hub_key: str, out: Path) -> bool:
     """The published hub was built from exactly these inputs and every file it lists is there."""
     if previous.get("hub_key") != hub_key:
@@ -362,7 +322,7 @@ def _up_to_date(previous: dict[str, Any], hub_key: str, out: Path) -> bool:
 
 
 def _build_family(
-    fb: _Fingerprinted,
+    fb: FingerprintedFamily,
     catalog: Catalog,
     genome: Genome,
     executor: Any,
@@ -400,7 +360,7 @@ def _build_family(
     diff_chroms = _changed_chroms(prev, keys) if prev.get("build_key") and all(
         (out / r).is_file() for r in fb.rel) else set()
     pieces = _write_bigwigs(fb, genome, paths, files, diff_chroms, progress)
-    units = _units(fam, keys, headers)
+    units = unit_records(fam.shards, fam.channels, keys, headers)
     seam_sum = np.sum([u.pop("_seam_sum") for u in units.values()], axis=0)
     seam_bases = sum(u["seam_bases"] for u in units.values())
     seam = np.asarray(seam_sum, dtype=np.float64).reshape(-1) / max(seam_bases, 1)
@@ -430,7 +390,7 @@ def _model_label(cache: ShardCache, family: str, digest: str, prev: dict[str, An
 
 
 def _score(
-    fb: _Fingerprinted,
+    fb: FingerprintedFamily,
     todo: tuple[Shard, ...],
     shard_keys: dict[int, str],
     headers: dict[int, dict[str, Any] | None],
@@ -468,7 +428,7 @@ def _changed_chroms(prev: dict[str, Any], keys: FamilyKeys) -> set[str]:
 
 
 def _write_bigwigs(
-    fb: _Fingerprinted,
+    fb: FingerprintedFamily,
     genome: Genome,
     paths: list[Path],
     files: list[Path],
@@ -499,43 +459,6 @@ def _write_bigwigs(
         for b in finishing:
             b.close()
     return kept
-
-
-def _units(fam: FamilyPlan, keys: FamilyKeys, headers: dict[int, dict[str, Any] | None]) -> dict[str, Any]:
-    """The manifest's record of each unit (this family on one chromosome), from its shards' headers."""
-    units: dict[str, Any] = {}
-    by_chrom: dict[str, list[dict[str, Any]]] = {}
-    for shard in fam.shards:
-        by_chrom.setdefault(shard.chrom, []).append((headers[shard.index] or {}).get("meta", {}))
-    for chrom, unit in keys.units.items():
-        metas = by_chrom[chrom]
-        seconds = sum(float(m.get("seconds", 0.0)) for m in metas)
-        seam_sum = np.sum([m.get("seam_sum") or np.zeros(len(fam.channels)) for m in metas], axis=0)
-        seam_bases = sum(int(m.get("seam_bases", 0)) for m in metas)
-        units[chrom] = {
-            "key": unit.key,
-            "inputs": unit.components,
-            "shards": list(unit.shards),
-            "bases": unit.bases,
-            "seconds": round(seconds, 3),
-            "bases_per_second": round(unit.bases / seconds, 1) if seconds > 0 else None,
-            "seam_bases": seam_bases,
-            "seam_qc": {ch: round(float(v) / max(seam_bases, 1), 9)
-                        for ch, v in zip(fam.channels, seam_sum, strict=True)},
-            "code_version": f"nttracks {__version__}",
-            "built": max((str(m.get("built", "")) for m in metas), default="") or now(),
-            "_seam_sum": seam_sum,
-        }
-    return units
-
-
-def read_manifest(out: Path) -> dict[str, Any]:
-    """The manifest of the hub nttracks published in ``out`` ({} when there is none)."""
-    try:
-        manifest = json.loads((Path(out) / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return {}
-    return manifest if isinstance(manifest, dict) and "nttracks_version" in manifest else {}
 
 
 def _summarize(fam: FamilyPlan, staging: Path, rel: list[str], hub_genome: str) -> Summary | None:

@@ -87,7 +87,7 @@ class HubStatus:
 def hub_status(out: Path, *, config: Path | None = None) -> HubStatus:
     """The status of the hub in ``out`` (see the module docstring). config: check against this config
     file instead of the one the manifest names."""
-    from .runs import read_manifest
+    from .hubdir import read_manifest
 
     out = Path(out)
     manifest = read_manifest(out)
@@ -115,9 +115,9 @@ def _last_run(out: Path, work: Path) -> dict[str, Any] | None:
 
 def _compare(out: Path, manifest: dict[str, Any], config_path: Path | None, status: HubStatus) -> None:
     from .config import load_config
+    from .fingerprints import fingerprint_plan, hub_key
     from .hubdir import published_files
     from .planning import RunRequest, plan_run
-    from .runs import fingerprint_plan, hub_key
 
     request_info = manifest.get("request") or {}
     genome_info = manifest.get("genome") or {}
