@@ -201,7 +201,7 @@ def _build_and_publish(
     device_type = str(getattr(getattr(executor, "device", None), "type", None) or getattr(executor, "device", "cpu"))
     fams, catalog, hub_genome = fingerprint_plan(run, device_type)
     key = hub_key(request, catalog, hub_genome, fams)
-    if _up_to_date(previous, key, out):
+    if _up_to_date(previous, key, out, fams):
         log.info("every input is unchanged since the build of %s: nothing to do", previous.get("created"))
         return RunResult(out, previous, [], changed=False, reused=sum(len(f.keys.shards) for f in fams))
     fresh_dir(staging)
@@ -241,6 +241,7 @@ def _build_and_publish(
             "seconds": built.seconds,
             "seam_qc": built.seam_qc,
             "tracks": dict(zip(fam.channels, fb.rel, strict=True)),
+            "bigwigs": stamps(staging, fb.rel),  # (size, mtime) as published: a later run checks them
             "units": built.units,
         }
         if built.diff:
@@ -295,7 +296,11 @@ def _build_and_publish(
     stage[0] = "publishing"
     published = publish(staging, out)
     stage[0] = "published"
-    freed = cache.keep_only({fb.fam.name: {k.key for k in fb.keys.shards} for fb in fams})
+    try:
+        freed = cache.keep_only({fb.fam.name: {k.key for k in fb.keys.shards} for fb in fams})
+    except OSError as exc:  # the hub is published: an untidy cache is no reason to fail the run
+        log.warning("could not remove old shard outputs in %s: %s", cache.root, exc.strerror or exc)
+        freed = 0
     if freed:
         log.info("removed %s of shard outputs no longer part of the hub", f"{freed:,} bytes")
     return RunResult(out, manifest, published, changed=True, computed=computed, reused=reused)
@@ -313,12 +318,27 @@ class _Built:
     diff: dict[str, Any] | None = None
 
 
-def _up_to_date(previous: dict[str, Any], hub_key: str, out: Path) -> bool:
-    """The published hub was built from exactly these inputs and every file it lists is there."""
-    if previous.get("hub_key") != hub_key:
+def _up_to_date(previous: dict[str, Any], key: str, out: Path, fams: list[FingerprintedFamily]) -> bool:
+    """The published hub was built from exactly these inputs, every file it lists is there and its
+    bigWigs are the ones it published (not replaced since, e.g. by an interrupted publish)."""
+    if previous.get("hub_key") != key:
         return False
     files = published_files(out)
-    return bool(files) and all((out / f).is_file() for f in files)
+    recorded = previous.get("families") or {}
+    return (bool(files) and all((out / f).is_file() for f in files)
+            and all((recorded.get(fb.fam.name) or {}).get("bigwigs") == stamps(out, fb.rel) for fb in fams))
+
+
+def stamps(root: Path, rels: list[str]) -> dict[str, list[int]] | None:
+    """{path: [size, mtime in ns]} of files under ``root`` (None when one is missing)."""
+    out = {}
+    for rel in rels:
+        try:
+            st = (root / rel).stat()
+        except OSError:
+            return None
+        out[rel] = [st.st_size, st.st_mtime_ns]
+    return out
 
 
 def _build_family(
@@ -339,7 +359,8 @@ def _build_family(
     paths = [staging / r for r in fb.rel]
     for path in paths:
         path.parent.mkdir(parents=True, exist_ok=True)
-    if prev.get("build_key") == keys.build and all((out / r).is_file() for r in fb.rel):
+    intact = bool(prev.get("bigwigs")) and prev.get("bigwigs") == stamps(out, fb.rel)  # the previous build's files
+    if prev.get("build_key") == keys.build and intact:
         for r, path in zip(fb.rel, paths, strict=True):
             link_or_copy(out / r, path)
         log.info("%s: unchanged (%d shards); its bigWigs are kept as they are", fam.name, len(fam.shards))
@@ -357,8 +378,7 @@ def _build_family(
     if todo or label is None:
         label = _score(fb, todo, shard_keys, headers, genome, executor, cache, progress)
     files = [cache.path(fam.name, shard_keys[s.index]) for s in fam.shards]
-    diff_chroms = _changed_chroms(prev, keys) if prev.get("build_key") and all(
-        (out / r).is_file() for r in fb.rel) else set()
+    diff_chroms = _changed_chroms(prev, keys) if intact else set()
     pieces = _write_bigwigs(fb, genome, paths, files, diff_chroms, progress)
     units = unit_records(fam.shards, fam.channels, keys, headers)
     seam_sum = np.sum([u.pop("_seam_sum") for u in units.values()], axis=0)
