@@ -131,20 +131,30 @@ def nightly_diff(
     return out
 
 
-def diff_html(diff: Mapping[str, Any], tracks: Mapping[str, str]) -> str:
-    """The nightly diff as an HTML fragment for the family's pages. tracks: {channel: track name}."""
+def diff_html(diffs: Mapping[str, Mapping[str, Any]], names: Mapping[tuple[str, str], str]) -> str:
+    """The nightly diff as an HTML fragment for the hub page: one row per track.
+
+    diffs: {family: its manifest diff}; names: {(family, channel): track name}."""
     import html
 
-    previous = diff.get("previous") or "the previous build"
-    rows = []
-    for channel, d in diff.get("tracks", {}).items():
-        where = f"{html.escape(str(d['chromosome']))}: {d['mean_abs_change']:.6g}" if d["changed"] else "unchanged"
-        rows.append(f"<tr><td>{html.escape(tracks.get(channel, channel))}</td><td>{where}</td></tr>")
+    rows, previous = [], None
+    for family, diff in diffs.items():
+        previous = previous or diff.get("previous")
+        for channel, d in diff.get("tracks", {}).items():
+            name = html.escape(names.get((family, channel), f"{family} {channel}"))
+            if d["changed"]:
+                where = f"{html.escape(str(d['chromosome']))}</td><td>{d['mean_abs_change']:.6g}"
+            else:
+                where = "unchanged</td><td>0"
+            rows.append(f"<tr><td>{name}</td><td>{where}</td></tr>")
+    if not rows:
+        return ""
     return (
-        f"<h2>Changes since {html.escape(str(previous))}</h2>\n"
-        "<p>Largest mean absolute change per track, by chromosome, against the previous build "
-        "(over the bases both builds scored).</p>\n"
-        "<table><tr><th>track</th><th>chromosome: mean |change|</th></tr>\n" + "\n".join(rows) + "\n</table>\n"
+        f"<h2>Changes since the build of {html.escape(str(previous or 'the previous build'))}</h2>\n"
+        "<p>For each rebuilt track, the chromosome whose values changed most: the largest mean absolute "
+        "change against the previous build, over the bases both builds scored.</p>\n"
+        "<table>\n<tr><th>track</th><th>chromosome</th><th>mean |change|</th></tr>\n"
+        + "\n".join(rows) + "\n</table>\n"
     )
 
 

@@ -210,19 +210,18 @@ def _build_and_publish(
     family_runs: list[FamilyRun] = []
     manifest_families: dict[str, Any] = {}
     computed = reused = 0
+    rebuilt: set[str] = set()  # families whose bigWigs this run wrote (the others are kept as they were)
     for fb in fams:
         built = _build_family(fb, catalog, genome, executor, out, staging, cache, previous, progress)
         computed, reused = computed + built.computed, reused + built.reused
+        if built.rebuilt:
+            rebuilt.add(fb.fam.name)
         fam = fb.fam
         summary = _summarize(fam, staging, fb.rel, hub_genome)
         description = fam.family.describe(fam.settings, fam.geometry, fam.plan.overlap)
-        html_parts = [summary.html if summary is not None else ""]
-        if built.diff:
-            names = {ch: catalog.track(fam.name, ch).name for ch in fam.channels}
-            html_parts.append(diff_html(built.diff, names))
         family_runs.append(FamilyRun(fam.name, built.label, fb.keys.weights,
                                      yaml.safe_dump(description, sort_keys=False), built.seam_qc,
-                                     "".join(html_parts)))
+                                     summary.html if summary is not None else ""))
         tracks += [BigWigTrack(fam.name, ch, r) for ch, r in zip(fam.channels, fb.rel, strict=True)]
         entry = {
             "model": built.label,
@@ -261,6 +260,10 @@ def _build_and_publish(
         families=tuple(family_runs),
         created=started.isoformat(timespec="seconds"),
         code_version=f"nttracks {__version__}",
+        changes_html=diff_html(
+            {name: entry["diff"] for name, entry in manifest_families.items() if entry.get("diff") and name in rebuilt},
+            {(fb.fam.name, ch): catalog.track(fb.fam.name, ch).name for fb in fams for ch in fb.fam.channels},
+        ),
     )
     write_hub(spec, staging, catalog=catalog, base_url=request.base_url)
     problems = validate_hub(staging)
@@ -316,6 +319,7 @@ class _Built:
     computed: int = 0
     reused: int = 0
     diff: dict[str, Any] | None = None
+    rebuilt: bool = True
 
 
 def _up_to_date(previous: dict[str, Any], key: str, out: Path, fams: list[FingerprintedFamily]) -> bool:
@@ -366,7 +370,7 @@ def _build_family(
         log.info("%s: unchanged (%d shards); its bigWigs are kept as they are", fam.name, len(fam.shards))
         return _Built(prev.get("model", fam.name), prev.get("seam_qc", {}), prev.get("units", {}),
                       prev.get("seconds", 0.0), prev.get("built", ""), reused=len(fam.shards),
-                      diff=prev.get("diff"))
+                      diff=prev.get("diff"), rebuilt=False)
     shard_keys = {s.index: k.key for s, k in zip(fam.shards, keys.shards, strict=True)}
     headers = {s.index: cache.find(fam.name, shard_keys[s.index]) for s in fam.shards}
     todo = tuple(s for s in fam.shards if headers[s.index] is None)

@@ -153,7 +153,8 @@ def test_changing_one_chromosome_recomputes_only_its_shards(tmp_path: Path, scor
     gc = diff["tracks"]["gc_context"]
     assert gc["changed"] and gc["chromosome"] == "chrB" and gc["mean_abs_change"] > 0
     assert set(gc["by_chromosome"]) == {"chrB"}  # the unchanged chromosomes are the same bytes
-    assert "Changes since" in (out / "g" / "toy.html").read_text()
+    page = (out / "hub.html").read_text()
+    assert "Changes since the build of" in page and "<td>toy_gc_context</td><td>chrB</td>" in page
     unit = second.manifest["families"]["toy"]["units"]["chrB"]
     assert unit["key"] != first.manifest["families"]["toy"]["units"]["chrB"]["key"]
     assert {"inputs", "shards", "seconds", "bases_per_second", "seam_qc", "code_version", "built"} <= set(unit)
