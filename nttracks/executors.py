@@ -15,7 +15,9 @@ The executor interface, all an executor sees of a run::
 the caller's, ``runs.py``) and the key of each; the executor writes each shard's output atomically to
 ``work / job.file_name(shard)`` (``run_shard`` does) and yields a ``ShardResult`` per shard in the
 job's order. The file's header keeps the key, the seam QC sums and the seconds it took, so a shard
-finished before a crash is reused as it is.
+finished before a crash is reused as it is. ``FamilyScores.digest`` must be the loaded model's
+``LoadedModel.digest`` (the run checks it against ``Family.weights_digest``). An executor may expose
+``device`` (a torch.device or its name): its type is part of every shard's settings digest.
 """
 
 from __future__ import annotations

@@ -123,7 +123,9 @@ def test_rerun_with_nothing_changed_scores_nothing_and_writes_nothing(tmp_path: 
     assert scored == [] and repaired.changed and bigwig.read_bytes() == good
 
 
-def test_changing_one_chromosome_recomputes_only_its_shards(tmp_path: Path, scored: list[str]) -> None:
+def test_changing_one_chromosome_recomputes_only_its_shards(
+    tmp_path: Path, scored: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     out, fresh = tmp_path / "hub", tmp_path / "fresh"
     genome = fasta(tmp_path / "g.fa")
     config = toy(model="context_gc")
@@ -137,9 +139,14 @@ def test_changing_one_chromosome_recomputes_only_its_shards(tmp_path: Path, scor
     stale = {(u.chrom, tuple(u.reasons)) for u in status.units if not u.up_to_date}
     assert stale == {("chrB", ("sequence changed",))}
     assert "toy chrB: stale: sequence changed" in status.summary()
+    capsys.readouterr()
     with pytest.raises(SystemExit) as code:
         main(["status", str(out), "--json"])
     assert code.value.code == 6  # stale
+    report = json.loads(capsys.readouterr().out)
+    assert [(u["chrom"], u["reasons"]) for u in report["units"] if not u["up_to_date"]] == [
+        ("chrB", ["sequence changed"])]
+    assert report["last_run"]["result"] == "built"
 
     scored.clear()
     second = run_genome(RunRequest(genome=genome, config=config, out=out, shard_bases=2000))
@@ -224,6 +231,7 @@ def test_a_full_disk_leaves_the_previous_hub_and_says_so(
     with pytest.raises(SystemExit) as done:
         main([*args, "--config", str(tmp_path / "new.yaml")])
     assert done.value.code in (0, None) and len(scored) == 5 - 2  # the two shards written before are reused
+    assert capsys.readouterr() == ("", "")  # --quiet: nothing printed when all is well
 
 
 class Reader(threading.Thread):
