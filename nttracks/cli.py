@@ -4,6 +4,7 @@ library function. Library errors (``NttracksError``) become one message and an e
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -233,13 +234,20 @@ def models_inspect(
     typer.echo(str(describe_model(checkpoint)))
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes, not the one of the first call (a test
+    harness or an embedding program may have replaced it since)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def _log_to_stderr() -> None:
     """The library logs warnings (e.g. a stale lock taken over) to the "nttracks" logger; show them."""
-    import logging
-
     logger = logging.getLogger("nttracks")
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
         handler.setLevel(logging.WARNING)  # the INFO records go to the run's log file (nightly.run_log)
         handler.setFormatter(logging.Formatter("nttracks: %(levelname)s: %(message)s"))
         logger.addHandler(handler)

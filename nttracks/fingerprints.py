@@ -100,15 +100,20 @@ def settings_digest(described: Mapping[str, Any], channels: Sequence[str], quant
     return _digest("settings", text)
 
 
-def shard_sequence_digest(plan: TilePlan, shard: Shard, read: ReadCodes) -> str:
-    """Digest of the bases ``shard`` sees (its halo included), its windows and the bases it writes."""
-    rows = shard.rows
-    lo, hi = int(plan.start[rows[0]]), int(plan.end[rows].max())
+def _span(plan: TilePlan, rows: np.ndarray) -> tuple[int, int]:
+    return int(plan.start[rows[0]]), int(plan.end[rows].max())
+
+
+def _sequence_digest(plan: TilePlan, chrom: str, rows: np.ndarray, writes: np.ndarray, codes: np.ndarray,
+                     offset: int) -> str:
+    """Digest of the bases ``rows``' windows see (``codes`` holds the chromosome from ``offset``), the
+    windows' positions and the bases written."""
+    lo, hi = _span(plan, rows)
     layout = np.stack([plan.start[rows], plan.end[rows], plan.keep_start[rows], plan.keep_end[rows]]).astype("<i8")
     return _digest(
-        "sequence", shard.chrom, np.asarray([lo, hi, shard.core], dtype="<i8").tobytes(),
-        np.ascontiguousarray(read(shard.chrom, lo, hi)).tobytes(), layout.tobytes(),
-        np.ascontiguousarray(shard.writes, dtype="<i8").tobytes(),
+        "sequence", chrom, np.asarray([lo, hi], dtype="<i8").tobytes(),
+        np.ascontiguousarray(codes[lo - offset : hi - offset]).tobytes(), layout.tobytes(),
+        np.ascontiguousarray(writes, dtype="<i8").tobytes(),
     )
 
 
@@ -123,28 +128,36 @@ def family_keys(
     chrom_sizes: Mapping[str, int],
     tracks: Sequence[str],
 ) -> FamilyKeys:
-    """The keys of every shard, unit and the build of one family (see the module docstring)."""
-    keys = []
-    by_chrom: dict[str, list[tuple[Shard, ShardKey]]] = {}
+    """The keys of every shard, unit and the build of one family (see the module docstring).
+
+    A unit's sequence digest covers the chromosome's windows and written bases as a whole, so cutting
+    it into shards of another size changes its key (other shard files) but not its sequence digest."""
+    by_chrom: dict[str, list[Shard]] = {}
     for shard in shards:
-        sequence = shard_sequence_digest(plan, shard, read)
-        sk = ShardKey(_digest("shard", sequence, weights, settings, OUTPUT_FORMAT), sequence)
-        keys.append(sk)
-        by_chrom.setdefault(shard.chrom, []).append((shard, sk))
+        by_chrom.setdefault(shard.chrom, []).append(shard)
+    keys: dict[int, ShardKey] = {}
     units = {}
     for chrom, items in by_chrom.items():
-        shard_keys = tuple(k.key for _, k in items)
+        rows = np.unique(np.concatenate([s.rows for s in items]))
+        lo, hi = _span(plan, rows)
+        codes = read(chrom, lo, hi)  # once per chromosome: the shards' spans are views of it
+        for shard in items:
+            sequence = _sequence_digest(plan, chrom, shard.rows, shard.writes, codes, lo)
+            core = np.asarray([shard.core], dtype="<i8").tobytes()
+            keys[shard.index] = ShardKey(_digest("shard", sequence, core, weights, settings, OUTPUT_FORMAT), sequence)
+        writes = np.concatenate([s.writes for s in items])
+        shard_keys = tuple(keys[s.index].key for s in items)
         components = {
-            "sequence": _digest("unit-sequence", *(k.sequence for _, k in items)),
+            "sequence": _sequence_digest(plan, chrom, rows, writes, codes, lo),
             "weights": weights,
             "settings": settings,
             "format": OUTPUT_FORMAT,
         }
         units[chrom] = UnitKey(family, chrom, _digest("unit", *shard_keys), components, shard_keys,
-                               sum(s.bases for s, _ in items))
+                               sum(s.bases for s in items))
     sizes = json.dumps(list(chrom_sizes.items()))
     build = _digest("build", family, sizes, json.dumps(list(tracks)), *(f"{c}={u.key}" for c, u in units.items()))
-    return FamilyKeys(family, tuple(keys), units, build, weights, settings)
+    return FamilyKeys(family, tuple(keys[s.index] for s in shards), units, build, weights, settings)
 
 
 @dataclass(frozen=True, eq=False)
