@@ -239,6 +239,10 @@ class _StderrHandler(logging.StreamHandler):
     harness or an embedding program may have replaced it since)."""
 
     def emit(self, record: logging.LogRecord) -> None:
+        from .nightly import FILE_ONLY
+
+        if getattr(record, FILE_ONLY, False):  # the run's failure: main() prints the error itself, once
+            return
         self.stream = sys.stderr
         super().emit(record)
 

@@ -29,6 +29,7 @@ from . import __version__
 from .fingerprints import FamilyKeys
 from .tiling import Shard
 
+FILE_ONLY = "nttracks_file_only"  # a log record's attribute: for the run's log file, not the terminal
 LAST_RUN = "last-run.json"
 LOG_FILE = "nttracks.log"
 SHARDS = "shards"

@@ -53,7 +53,7 @@ from .hubdir import (
     written_by_nttracks,
 )
 from .hubs import AssemblySpec, BigWigTrack, FamilyRun, HubSpec, validate_hub, write_hub
-from .nightly import RESULTS, SHARDS, diff_html, nightly_diff, now, run_log, unit_records, write_last_run
+from .nightly import FILE_ONLY, RESULTS, SHARDS, diff_html, nightly_diff, now, run_log, unit_records, write_last_run
 from .planning import FamilyPlan, RunPlan, RunRequest, plan_run
 from .shards import ShardCache, read_header, read_shard
 from .tiling import Shard
@@ -140,10 +140,15 @@ def run_genome(
                 result = _build_and_publish(run, request, executor, out, staging, work, progress, stage)
             except BaseException as exc:
                 error = _explain(exc, out, staging, work, stage[0])
-                record.update(result="failed", finished=now(), seconds=round(time.perf_counter() - t0, 3),
-                              error=str(error if error is not None else exc) or type(exc).__name__)
+                if isinstance(exc, Exception):
+                    why = str(error if error is not None else exc) or type(exc).__name__
+                else:  # Ctrl-C, or SIGTERM as the CLI raises it
+                    signum = getattr(exc, "signum", None)
+                    why = f"stopped by signal {signum}" if signum else f"stopped ({type(exc).__name__})"
+                record.update(result="failed", finished=now(), seconds=round(time.perf_counter() - t0, 3), error=why)
                 write_last_run(work, record)
-                log.error("run failed: %s", record["error"])
+                # for the log file: the caller reports the error itself (the CLI prints it once)
+                log.error("run failed: %s", why, extra={FILE_ONLY: True})
                 if error is not None:
                     raise error from exc
                 raise

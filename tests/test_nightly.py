@@ -222,6 +222,7 @@ def test_a_full_disk_leaves_the_previous_hub_and_says_so(
     err = capsys.readouterr().err
     assert info.value.code == 5
     assert "the disk is full" in err and f"{out} is unchanged" in err and "resumes" in err
+    assert len(err.strip().splitlines()) == 1, err  # said once
     assert files(out) == before
     status = hub_status(out)
     assert status.last_run is not None and status.last_run["result"] == "failed"
