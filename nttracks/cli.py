@@ -4,6 +4,7 @@ library function. Library errors (``NttracksError``) become one message and an e
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,11 +13,17 @@ import typer
 
 from .errors import NttracksError, UsageError
 
+EXIT_CODES = """Exit codes: 0 built, or nothing to do (every input unchanged); 1 an unexpected error; 2 bad
+arguments or config; 3 genome; 4 model or checkpoint; 5 output (disk full, permissions: the previous hub
+is left intact); 130 stopped by Ctrl-C, 143 by SIGTERM (the live hub is not changed; the next run
+resumes from the finished shards)."""
+
 app = typer.Typer(
     name="nttracks",
     help="Genome-browser track hubs from Nucleotide Transformer models.\n\n"
     "Slides a model across whole chromosomes, stitches the overlapping windows and writes bigWig "
     "tracks bundled as UCSC and WashU hubs. Start with: nttracks genome demo --out hub/",
+    epilog=EXIT_CODES,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -43,7 +50,7 @@ def _progress(description: str, total: int) -> Any:
     return tqdm(total=total, desc=description, unit="bp", unit_scale=True, disable=None, dynamic_ncols=True)
 
 
-@app.command("genome")
+@app.command("genome", epilog=EXIT_CODES)
 def genome_cmd(
     name: Annotated[
         str | None,
@@ -113,8 +120,29 @@ def genome_cmd(
             "--force", help="Write into an --out that holds files nttracks did not write (they are left alone)."
         ),
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q",
+            help="For cron: no progress bars and no messages unless something goes wrong (errors and warnings "
+            "still go to stderr; the full log is in the hub's work directory).",
+        ),
+    ] = False,
+    shard_size: Annotated[
+        int,
+        typer.Option(
+            help="Bases written per shard, the unit of work: a run that is interrupted resumes from its "
+            "finished shards, and a changed input recomputes only the shards it touches."
+        ),
+    ] = 2_000_000,
 ) -> None:
     """Build the track hub of a genome: every configured track family, as bigWig tracks.
+
+    Run it again (e.g. nightly from cron) and it computes only what changed: shards whose sequence,
+    model weights, settings and output format are unchanged are reused, unchanged bigWigs are kept, and
+    with nothing changed it writes nothing. An interrupted run (crash, kill, full disk) resumes from its
+    finished shards; the live hub is replaced atomically, hub.txt last. The log is appended to
+    .<out>.nttracks-work/nttracks.log beside --out; nttracks status DIR reports what is stale.
 
     Example: nttracks genome demo --out hub/   (the bundled demo genome; offline, CPU, under a minute)
     """
@@ -144,15 +172,48 @@ def genome_cmd(
         force=force,
         batch_size=batch_size,
         single_file=single_file,
+        shard_bases=shard_size,
     )
     if dry_run:
         typer.echo(plan_run(request, dry_run=True).summary())
         return
-    result = run_genome(request, progress=_progress, download_progress=_download_progress())
+    result = run_genome(
+        request, progress=None if quiet else _progress, download_progress=None if quiet else _download_progress()
+    )
+    if quiet:
+        return
+    if not result.changed:
+        typer.echo(f"{result.out} is up to date: nothing to do (no file written)")
+        return
     families = ", ".join(result.manifest["families"])
-    typer.echo(f"wrote {result.out}/hub.txt ({families}); manifest: {result.out}/manifest.json")
+    typer.echo(f"wrote {result.out}/hub.txt ({families}; {result.computed} shards computed, {result.reused} "
+               f"reused, {len(result.files)} files published, {result.seconds:.1f} s); "
+               f"manifest: {result.out}/manifest.json")
     if base_url is None:
         typer.echo("no --base-url: the WashU datahub (washu.json) was not written", err=True)
+
+
+@app.command("status")
+def status_cmd(
+    directory: Annotated[Path, typer.Argument(help="A hub directory nttracks built (its --out).")],
+    config: Annotated[
+        Path | None, typer.Option(help="Check against this config instead of the one the hub was built from.")
+    ] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the status as JSON.")] = False,
+) -> None:
+    """Is the hub up to date with its inputs? Lists every unit (family x chromosome): up to date, or
+    stale and why (sequence, model weights, settings or output format changed), and the last run's
+    result and duration. Writes nothing and runs no model.
+
+    Exit code: 0 up to date, 6 stale (a run would compute something, or the inputs cannot be checked),
+    2 when DIR holds no hub.
+    """
+    from .status import hub_status
+
+    status = hub_status(directory, config=config)
+    typer.echo(status.to_json() if json_out else status.summary())
+    if not status.up_to_date:
+        raise typer.Exit(6)
 
 
 def _chroms(text: str | None) -> tuple[str, ...] | None:
@@ -395,13 +456,25 @@ def ism_cmd(
                f"({result.unscored:,} too near a contig end)")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is when a record comes, not the one of the first call (a test
+    harness or an embedding program may have replaced it since)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from .nightly import FILE_ONLY
+
+        if getattr(record, FILE_ONLY, False):  # the run's failure: main() prints the error itself, once
+            return
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def _log_to_stderr() -> None:
     """The library logs warnings (e.g. a stale lock taken over) to the "nttracks" logger; show them."""
-    import logging
-
     logger = logging.getLogger("nttracks")
     if not logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _StderrHandler()
+        handler.setLevel(logging.WARNING)  # the INFO records go to the run's log file (nightly.run_log)
         handler.setFormatter(logging.Formatter("nttracks: %(levelname)s: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)

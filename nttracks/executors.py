@@ -6,15 +6,29 @@ the bases the shard writes, check them for NaN and quantize them. ``LocalExecuto
 model once and scores its shards one after another, on one device, writing each shard's output file
 atomically (``shards.write_shard``) and yielding the results in genome order. A Ray executor runs the
 same shard function on many GPUs.
+
+The executor interface, all an executor sees of a run::
+
+    executor.run(job: FamilyJob, read: ReadCodes, work: Path, progress) -> FamilyScores
+
+``job`` lists the shards to score (only those the run's cache lacks: the decision which shards run is
+the caller's, ``runs.py``) and the key of each; the executor writes each shard's output atomically to
+``work / job.file_name(shard)`` (``run_shard`` does) and yields a ``ShardResult`` per shard in the
+job's order. The file's header keeps the key, the seam QC sums and the seconds it took, so a shard
+finished before a crash is reused as it is. ``FamilyScores.digest`` must be the loaded model's
+``LoadedModel.digest`` (the run checks it against ``Family.weights_digest``). An executor may expose
+``device`` (a torch.device or its name): its type is part of every shard's settings digest.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import time
 import weakref
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +58,12 @@ class FamilyJob:
     channels: tuple[str, ...]
     quanta: np.ndarray  # (channels,) quantization step of each channel
     shards: tuple[Shard, ...]
+    keys: Mapping[int, str] = field(default_factory=dict)  # shard index -> fingerprint key
+
+    def file_name(self, shard: Shard) -> str:
+        """The name of ``shard``'s output file in the work directory: its key, when it has one."""
+        key = self.keys.get(shard.index)
+        return f"{key}.shard" if key else f"{shard.name}.shard"
 
 
 @dataclass(frozen=True, eq=False)
@@ -113,10 +133,18 @@ def run_shard(
     device: Any,
     progress: Callable[[int], Any] | None = None,
 ) -> ShardResult:
-    """Score ``shard`` and write its output file into ``work``."""
+    """Score ``shard`` and write its output file into ``work`` (``job.file_name``)."""
+    t0 = time.perf_counter()
     scored = score_shard(model, job, shard, read, device, progress)
+    meta = {
+        "key": job.keys.get(shard.index, ""),
+        "seam_sum": [float(v) for v in scored.seam_sum],
+        "seam_bases": int(scored.seam_bases),
+        "seconds": round(time.perf_counter() - t0, 6),
+        "built": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
     path = write_shard(
-        work / f"{shard.name}.shard",
+        work / job.file_name(shard),
         family=job.family,
         chrom=shard.chrom,
         index=shard.index,
@@ -124,6 +152,7 @@ def run_shard(
         channels=job.channels,
         quanta=job.quanta,
         counts=scored.counts,
+        meta=meta,
     )
     return ShardResult(shard, path, scored.seam_sum, scored.seam_bases)
 

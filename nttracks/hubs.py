@@ -124,6 +124,7 @@ class HubSpec:
     families: tuple[FamilyRun, ...]
     created: str
     code_version: str  # the whole string shown on the pages, e.g. "nttracks 0.1.0"
+    changes_html: str = ""  # an HTML fragment for hub.html after the track list (the nightly diff)
 
 
 def write_hub(spec: HubSpec, directory: Path, *, catalog: Catalog | None = None,
@@ -429,7 +430,7 @@ def _hub_page(spec: HubSpec, plan: list[tuple[FamilyStyle, list]], base_url: str
     text = (f"<h1>{html.escape(spec.long_label)}</h1>\n"
             f"<p>Genome: <b>{html.escape(spec.genome)}</b>. Created {html.escape(spec.created)} by "
             f"{html.escape(spec.code_version)}. Contact: {html.escape(spec.email)}.</p>\n"
-            f"<h2>Tracks</h2>\n<ul>\n{items}</ul>\n")
+            f"<h2>Tracks</h2>\n<ul>\n{items}</ul>\n{spec.changes_html}")
     if base_url is not None:
         base = base_url.rstrip("/")
         ucsc = f"https://genome.ucsc.edu/cgi-bin/hgTracks?hubUrl={quote(base + '/hub.txt', safe=':/')}"

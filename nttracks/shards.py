@@ -5,21 +5,30 @@ Layout (little-endian)::
     b"NTSHARD\\0"             8 bytes, magic
     uint32 header_length    bytes of the JSON header that follows
     header                  UTF-8 JSON: format, family, chrom, index, runs [[start, end], ...],
-                            channels, quanta, dtype; padded with spaces to a multiple of 8 bytes
+                            channels, quanta, dtype, meta (what the run records: the shard's key,
+                            seam QC sums, model digest and label, seconds); padded with spaces to a
+                            multiple of 8 bytes
     values                  (bases, channels) row-major, in ``dtype``, the runs one after another
 
 Quantized channels are stored as their whole number of steps k (``stitch.quantum_counts``) in the
 smallest integer type that holds them (uint8 for probabilities at 1/255); reading divides by the
 steps again, which gives back exactly the float32 that ``stitch.quantize`` gives. A file is written
 to a temporary name and renamed, so a shard file is complete or absent.
+
+``ShardCache`` keeps a hub's finished shards between runs, named by key (``fingerprints``): a run
+reuses every shard whose key it finds, so an interrupted run resumes and an unchanged one computes
+nothing. Its layout, under the hub's work directory::
+
+    shards/<family>/<key>.shard      finished shard outputs
+    shards/<family>/.<key>.shard.part  a write a killed run left (removed by the next run)
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +38,7 @@ from .errors import OutputError
 from .stitch import quantum_steps
 
 MAGIC = b"NTSHARD\0"
-FORMAT = 1
+FORMAT = 2  # 2: the header carries ``meta``
 _INT_TYPES = (np.uint8, np.int8, np.uint16, np.int16, np.int32)
 
 
@@ -44,6 +53,7 @@ class ShardValues:
     channels: tuple[str, ...]
     quanta: np.ndarray
     values: np.ndarray
+    meta: Mapping[str, Any] = field(default_factory=dict)
 
     def pieces(self) -> Iterator[tuple[int, np.ndarray]]:
         """(start, values (n, channels)) of each run, in order."""
@@ -63,9 +73,10 @@ def write_shard(
     channels: Sequence[str],
     quanta: np.ndarray,
     counts: np.ndarray,
+    meta: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write a shard file. counts: (bases, channels) float32 whole steps (``quantum_counts``), or the
-    values themselves for channels whose quantum is 0."""
+    values themselves for channels whose quantum is 0. meta: plain JSON data kept in the header."""
     runs = np.asarray(runs, dtype=np.int64).reshape(-1, 2)
     if counts.shape != (int((runs[:, 1] - runs[:, 0]).sum()), len(channels)):
         raise ValueError(f"shard {family}/{chrom}/{index}: values {counts.shape} do not fit its runs")
@@ -79,6 +90,7 @@ def write_shard(
         "channels": list(channels),
         "quanta": [float(q) for q in quanta],
         "dtype": data.dtype.str,
+        "meta": dict(meta or {}),
     }
     text = json.dumps(header).encode()
     text += b" " * (-(len(MAGIC) + 4 + len(text)) % 8)
@@ -93,6 +105,29 @@ def write_shard(
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def read_shard(path: Path) -> ShardValues:
+    """Read a shard file back as float32 values equal to ``stitch.quantize`` of what was stitched."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise OutputError(f"cannot read shard output {path}: {exc.strerror or exc}") from exc
+    header, body = _header(path, raw, len(raw))
+    channels = tuple(header["channels"])
+    runs = np.asarray(header["runs"], dtype=np.int64).reshape(-1, 2)
+    stored = np.frombuffer(raw, dtype=np.dtype(header["dtype"]), offset=body).reshape(-1, len(channels))
+    quanta = np.asarray(header["quanta"], dtype=np.float64)
+    return ShardValues(
+        family=header["family"],
+        chrom=header["chrom"],
+        index=int(header["index"]),
+        runs=runs,
+        channels=channels,
+        quanta=quanta,
+        values=_unpack(stored, quanta),
+        meta=header.get("meta") or {},
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -125,35 +160,27 @@ class ShardHeader:
         what ``read_shard`` gives, for some channels, never holding more than a piece in memory."""
         cols = list(range(len(self.channels))) if columns is None else list(columns)
         stored = self.stored()
-        steps = quantum_steps(self.quanta)[cols]
+        quanta = self.quanta[cols]
         offset = 0
         for start, end in self.runs.tolist():
             for a in range(start, end, chunk):
                 b = min(a + chunk, end)
-                yield a, _unpack(stored[offset + a - start : offset + b - start, cols], steps)
+                yield a, _unpack(stored[offset + a - start : offset + b - start, cols], quanta)
             offset += end - start
 
 
 def read_shard_header(path: Path) -> ShardHeader:
-    """Read and check a shard file's header (and that the file holds all of its values)."""
+    """A shard file's header as a ``ShardHeader`` (checked against the file's size), without its values:
+    what a bigWig writer maps its channels from."""
     path = Path(path)
     try:
         with open(path, "rb") as fh:
-            head = fh.read(len(MAGIC) + 4)
-            if head[: len(MAGIC)] != MAGIC or len(head) < len(MAGIC) + 4:
-                raise OutputError(f"{path} is not an nttracks shard file; delete it and run again")
-            size = int(np.frombuffer(head, dtype="<u4", count=1, offset=len(MAGIC))[0])
-            text = fh.read(size)
-            total = os.fstat(fh.fileno()).st_size
+            head = fh.read(_HEAD_MAX)
+            size = os.fstat(fh.fileno()).st_size
     except OSError as exc:
         raise OutputError(f"cannot read shard output {path}: {exc.strerror or exc}") from exc
-    try:
-        header = json.loads(text)
-    except ValueError:
-        raise OutputError(f"{path}: corrupt shard header; delete it and run again") from None
-    if header.get("format") != FORMAT:
-        raise OutputError(f"{path}: shard format {header.get('format')} is not {FORMAT}; delete it and run again")
-    shard = ShardHeader(
+    header, body = _header(path, head, size)
+    return ShardHeader(
         path=path,
         family=header["family"],
         chrom=header["chrom"],
@@ -162,25 +189,92 @@ def read_shard_header(path: Path) -> ShardHeader:
         channels=tuple(header["channels"]),
         quanta=np.asarray(header["quanta"], dtype=np.float64),
         dtype=np.dtype(header["dtype"]),
-        offset=len(MAGIC) + 4 + size,
+        offset=body,
     )
-    if total - shard.offset != shard.bases * len(shard.channels) * shard.dtype.itemsize:
+
+
+def read_header(path: Path) -> dict[str, Any]:
+    """A shard file's header, checked against the file's size (a complete file), without its values."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(_HEAD_MAX)
+            size = os.fstat(fh.fileno()).st_size
+    except OSError as exc:
+        raise OutputError(f"cannot read shard output {path}: {exc.strerror or exc}") from exc
+    return _header(path, head, size)[0]
+
+
+_HEAD_MAX = 1 << 24  # the runs of a 2-Mb shard take a few kB; --regions with many intervals more
+
+
+def _header(path: Path, head: bytes, size: int) -> tuple[dict[str, Any], int]:
+    if head[: len(MAGIC)] != MAGIC or len(head) < len(MAGIC) + 4:
+        raise OutputError(f"{path} is not an nttracks shard file; delete it and run again")
+    length = int(np.frombuffer(head, dtype="<u4", count=1, offset=len(MAGIC))[0])
+    body = len(MAGIC) + 4 + length
+    try:
+        header = json.loads(head[len(MAGIC) + 4 : body])
+    except ValueError:
+        raise OutputError(f"{path}: corrupt shard header; delete it and run again") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        found = header.get("format") if isinstance(header, dict) else None
+        raise OutputError(f"{path}: shard format {found} is not {FORMAT}; delete it and run again")
+    runs = np.asarray(header["runs"], dtype=np.int64).reshape(-1, 2)
+    n = int((runs[:, 1] - runs[:, 0]).sum())
+    if size - body != n * len(header["channels"]) * np.dtype(header["dtype"]).itemsize:
         raise OutputError(f"{path}: shard file is truncated; delete it and run again")
-    return shard
+    return header, body
 
 
-def read_shard(path: Path) -> ShardValues:
-    """Read a shard file back as float32 values equal to ``stitch.quantize`` of what was stitched."""
-    h = read_shard_header(path)
-    return ShardValues(
-        family=h.family,
-        chrom=h.chrom,
-        index=h.index,
-        runs=h.runs,
-        channels=h.channels,
-        quanta=h.quanta,
-        values=_unpack(np.asarray(h.stored()), quantum_steps(h.quanta)),
-    )
+class ShardCache:
+    """A hub's finished shard outputs, by family and key (see the module docstring)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def folder(self, family: str) -> Path:
+        return self.root / family
+
+    def path(self, family: str, key: str) -> Path:
+        return self.root / family / f"{key}.shard"
+
+    def find(self, family: str, key: str) -> dict[str, Any] | None:
+        """The header of the finished shard ``key`` (None when absent; a damaged file is removed)."""
+        path = self.path(family, key)
+        if not path.is_file():
+            return None
+        try:
+            header = read_header(path)
+        except OutputError:
+            path.unlink(missing_ok=True)
+            return None
+        if header.get("meta", {}).get("key") != key:
+            path.unlink(missing_ok=True)
+            return None
+        return header
+
+    def clean(self) -> list[Path]:
+        """Remove the partial writes a killed run left; returns them."""
+        if not self.root.is_dir():
+            return []
+        leftovers = [p for p in self.root.glob("*/.*.part") if p.is_file()]
+        for path in leftovers:
+            path.unlink(missing_ok=True)
+        return leftovers
+
+    def keep_only(self, keys: Mapping[str, set[str]]) -> int:
+        """Remove every shard file that is not among ``keys`` ({family: keys}); returns bytes freed."""
+        freed = 0
+        if not self.root.is_dir():
+            return 0
+        for path in self.root.glob("*/*.shard"):
+            if path.stem not in keys.get(path.parent.name, set()):
+                freed += path.stat().st_size
+                path.unlink(missing_ok=True)
+        for folder in self.root.iterdir():
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        return freed
 
 
 def pack_counts(counts: Any, quanta: np.ndarray) -> Any:
@@ -196,6 +290,6 @@ def pack_counts(counts: Any, quanta: np.ndarray) -> Any:
     return counts.astype(np.float32, copy=False)
 
 
-def _unpack(stored: np.ndarray, steps: np.ndarray) -> np.ndarray:
+def _unpack(stored: np.ndarray, quanta: np.ndarray) -> np.ndarray:
     # k / steps is quantize()'s float32; an unquantized channel has steps 1 and comes back as stored.
-    return stored.astype(np.float32) / steps
+    return stored.astype(np.float32) / quantum_steps(quanta)

@@ -151,3 +151,39 @@ def test_every_published_file_is_readable_by_others(tmp_path: Path) -> None:
             assert mode & 0o005 == 0o005, f"{path} is not searchable by others ({oct(mode)})"
         else:
             assert mode & 0o004, f"{path} is not readable by others ({oct(mode)})"
+
+
+def test_publish_goes_bigwigs_first_hub_txt_last_and_leaves_unchanged_files_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import nttracks.hubdir
+    from nttracks.hubdir import publish
+
+    out, staging = tmp_path / "hub", tmp_path / "staging"
+    names = ["hub.txt", "genomes.txt", "manifest.json", "washu.json", "g/trackDb.txt", "g/a.html", "g/g.2bit",
+             "g/bw/a.bw", "g/bw/b.bw", "g/unchanged.html"]
+    for root in (out, staging):
+        for name in names:
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            (root / name).write_text(f"{root.name} {name}\n" if name != "g/unchanged.html" else "same\n")
+    (out / "manifest.json").write_text('{"nttracks_version": "0", "files": ["hub.txt", "g/old.bw"]}')
+    (out / "g" / "old.bw").write_text("old")
+    (staging / "g" / "bw" / "b.bw").unlink()
+    os.link(out / "g" / "bw" / "b.bw", staging / "g" / "bw" / "b.bw")  # a kept bigWig: the live file itself
+    kept = {n: (out / n).stat().st_ino for n in ("g/unchanged.html", "g/bw/b.bw")}
+    moves: list[str] = []
+    real = nttracks.hubdir.move
+
+    def recording(src: Path, dst: Path) -> None:
+        moves.append(dst.relative_to(out).as_posix())
+        assert (out / "g" / "old.bw").exists()  # a file no longer published goes only after hub.txt
+        real(src, dst)
+
+    monkeypatch.setattr(nttracks.hubdir, "move", recording)
+    moved = publish(staging, out)
+    assert moves == ["g/bw/a.bw", "g/g.2bit", "g/a.html", "g/trackDb.txt", "genomes.txt", "washu.json",
+                     "manifest.json", "hub.txt"]
+    assert [p.relative_to(out).as_posix() for p in moved] == moves
+    assert {n: (out / n).stat().st_ino for n in kept} == kept  # not replaced
+    assert not (out / "g" / "old.bw").exists() and not staging.exists()
+    assert (out / "hub.txt").read_text() == "staging hub.txt\n"

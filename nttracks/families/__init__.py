@@ -9,6 +9,8 @@ subclass in ``nttracks/families/<name>.py`` that says, in one place:
 - ``channels(settings)``: its output channels (they may depend on the settings);
 - ``preflight(settings, geometry, dry_run=)``: what loading will need, checked before any compute;
 - ``load(settings, geometry, device)``: its model on the device, with the checkpoint digest and a label;
+- ``weights_digest(settings)``: that digest without loading the model (a run's fingerprints need it
+  before deciding what to compute);
 - ``flops(settings, lengths)``: the forward FLOPs of windows of these lengths, for the dry run;
 - ``summarize(settings, tracks)``: optionally, a ``Summary`` of its finished bigWigs (e.g. per element
   class of an annotation) for its description pages and the manifest;
@@ -120,6 +122,13 @@ class Family:
 
     def load(self, settings: Any, geometry: Geometry, device: Any) -> LoadedModel:
         raise NotImplementedError
+
+    def weights_digest(self, settings: Any) -> str:
+        """The digest ``load`` reports, without loading the model when the family can (override it);
+        this default loads the model on the CPU and asks it."""
+        import torch
+
+        return self.load(settings, self.geometry(settings), torch.device("cpu")).digest
 
     def flops(self, settings: Any, lengths: np.ndarray) -> float:
         """Forward FLOPs of windows of ``lengths`` bp (0: negligible, e.g. the toy models)."""

@@ -96,6 +96,11 @@ class AttentionFamily(Family):
                     )
         return notes
 
+    def weights_digest(self, settings: AttentionSettings) -> str:
+        from ..models.loading import checkpoint_digest
+
+        return checkpoint_digest(ntlm.checkpoint_dir(settings))
+
     def load(self, settings: AttentionSettings, geometry: Geometry, device: Any) -> LoadedModel:
         from ..models.attention import AttentionTracks
         from ..models.loading import checkpoint_digest, load_nt_backbone

@@ -64,6 +64,11 @@ class ElementsFamily(Family):
             )
         return []
 
+    def weights_digest(self, settings: ElementsSettings) -> str:
+        from ..models.loading import checkpoint_digest, resolve_checkpoint
+
+        return checkpoint_digest(resolve_checkpoint(settings.checkpoint))
+
     def load(self, settings: ElementsSettings, geometry: Geometry, device: Any) -> LoadedModel:
         from ..models.loading import checkpoint_digest, resolve_checkpoint
         from ..models.segment_nt import load_segment_nt

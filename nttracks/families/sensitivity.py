@@ -82,6 +82,11 @@ class SensitivityFamily(Family):
     def preflight(self, settings: SensitivitySettings, geometry: Geometry, *, dry_run: bool) -> list[str]:
         return ntlm.preflight(settings, geometry, self.name, dry_run=dry_run)[0]
 
+    def weights_digest(self, settings: SensitivitySettings) -> str:
+        from ..models.loading import checkpoint_digest
+
+        return checkpoint_digest(ntlm.checkpoint_dir(settings))
+
     def load(self, settings: SensitivitySettings, geometry: Geometry, device: Any) -> LoadedModel:
         from ..models.loading import checkpoint_digest, load_nt
         from ..models.mlm import MaskedLMTracks

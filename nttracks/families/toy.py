@@ -47,9 +47,12 @@ class ToyFamily(Family):
     def channels(self, settings: ToySettings) -> tuple[str, ...]:
         return tuple(self._model_class(settings).channels)
 
+    def weights_digest(self, settings: ToySettings) -> str:
+        return "builtin"
+
     def load(self, settings: ToySettings, geometry: Geometry, device: Any) -> LoadedModel:
         model = self._model_class(settings)(geometry).to(device)
-        return LoadedModel(model, "builtin", f"toy {settings.model} model")
+        return LoadedModel(model, self.weights_digest(settings), f"toy {settings.model} model")
 
 
 register(ToyFamily())
