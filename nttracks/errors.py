@@ -68,3 +68,9 @@ class OutputError(NttracksError):
     """Outputs cannot be written (disk full, permissions, a file where a directory should be)."""
 
     exit_code = 5
+
+
+class ExecutorError(NttracksError):
+    """A cluster could not score a shard (a Ray worker lost again and again, workers with different weights)."""
+
+    exit_code = 6

@@ -15,7 +15,8 @@ import logging
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +29,7 @@ from . import __version__
 from .bigwig import BigWigWriters, WriterDiedError
 from .catalog import Catalog
 from .errors import OutputError, UsageError
-from .executors import FamilyJob, LocalExecutor
+from .executors import FamilyJob, make_executor
 from .families import Summary
 from .genome import Genome
 from .hubdir import MANIFEST, fresh_dir, hub_lock, publish, sibling, written_by_nttracks
@@ -78,7 +79,8 @@ def run_genome(
 ) -> RunResult:
     """Build the hub for ``request`` and publish it atomically into ``request.out``.
 
-    executor: what scores the shards (default: a ``LocalExecutor`` on ``request.device``).
+    executor: what scores the shards (default: ``make_executor(request)``: local on ``request.device``, or
+        Ray; one made here is closed at the end).
     download_progress(done, total): bytes of a registered genome's download, when one is needed.
     """
     if request.out is None:
@@ -88,12 +90,11 @@ def run_genome(
     run = plan_run(request, download_progress=download_progress)
     for warning in run.warnings:
         log.warning("%s", warning)
+    own = executor is None
     if executor is None:
-        from .predict import resolve_device
-
-        executor = LocalExecutor(resolve_device(request.device))
+        executor = make_executor(request)
     staging, work = sibling(out, "staging"), sibling(out, "work")
-    with hub_lock(out):
+    with hub_lock(out), _closing(executor if own else None):
         keep_work = False
         try:
             fresh_dir(staging)
@@ -116,6 +117,17 @@ def run_genome(
             if not keep_work:
                 shutil.rmtree(work, ignore_errors=True)
     return RunResult(out, manifest, published)
+
+
+@contextmanager
+def _closing(executor: Any) -> Iterator[None]:
+    """Close ``executor`` (a Ray executor shuts down the Ray it started) when it has a close()."""
+    try:
+        yield
+    finally:
+        close = getattr(executor, "close", None)
+        if close is not None:
+            close()
 
 
 def _build(
