@@ -89,8 +89,9 @@ class RayExecutor:
         already initialized in this process, that connection is used (and left open).
     workers: use at most this many workers (default: every GPU, or every CPU).
     shared_fs: workers write shard files into the work directory (which every node must see); False:
-        the files' bytes come back through the object store.
-    before_shard(shard): called in the worker before each shard (instrumentation; tests slow shards with it).
+        the files' bytes come back through the object store. Read at each ``run``.
+    before_shard(shard): called in the worker before each shard (instrumentation; tests stall shards with it).
+        Read as each shard is handed out.
     """
 
     def __init__(
@@ -111,7 +112,8 @@ class RayExecutor:
         self.retries = retries
         self.before_shard = before_shard
         self._started = False
-        self._placement: tuple[str, int] | None = None  # (device kind, workers) once connected
+        self._placement: tuple[str, int] | None = None  # (device kind, workers) once started
+        self._actors: list[Any] = []
 
     @property
     def device(self) -> str:
@@ -122,39 +124,42 @@ class RayExecutor:
         return f"ray: {n} {'GPU' if kind == 'cuda' else 'CPU'} worker{'s' * (n != 1)}"
 
     def close(self) -> None:
-        """Shut Ray down when this executor started or connected it."""
+        """Stop the workers, and shut Ray down when this executor started it."""
+        for actor in self._actors:
+            self.ray.kill(actor)
+        self._actors = []
         if self._started:
             self.ray.shutdown()
             self._started = False
 
+    def __enter__(self) -> RayExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def run(
         self, job: FamilyJob, read: ReadCodes, work: Path, progress: Callable[[int], Any] | None = None
     ) -> FamilyScores:
-        """Start one worker per GPU (each loads the model), then (lazily, as the results are consumed)
-        score every shard, longest first, yielding the results in genome order."""
+        """Have the workers (started on the first call, one per GPU) load the family's model, then (lazily,
+        as the results are consumed) score every shard, longest first, yielding the results in genome order."""
+        ray = self.ray
+        actors = self._pool()[: max(1, len(job.shards))]
+        work = Path(work).absolute()
+        work.mkdir(parents=True, exist_ok=True)
+        job_ref, key = ray.put(job), uuid.uuid4().hex
+        digest, label = self._check_workers(actors, key, job_ref, job, work)
+        return FamilyScores(digest, label, self._results(actors, key, job_ref, job, read, work, progress))
+
+    def _pool(self) -> list[Any]:
+        """The workers: one per GPU of the cluster (at most ``workers``), or one per CPU without GPUs."""
+        if self._actors:
+            return self._actors
         ray = self.ray
         if not ray.is_initialized():
             _connect(ray, self.address)
             self._started = True
-        kind, n = self._place(len(job.shards))
-        work = Path(work).absolute()
-        work.mkdir(parents=True, exist_ok=True)
-        job_ref = ray.put(job)
-        options: dict[str, Any] = {"max_restarts": self.retries, "max_task_retries": self.retries, "num_cpus": 1}
-        if kind == "cuda":
-            options["num_gpus"] = 1
-        actor = ray.remote(_Worker).options(**options)
-        actors = [actor.remote(kind, self.before_shard) for _ in range(n)]
-        try:
-            digest, label = self._check_workers(actors, job_ref, job, work)
-        except BaseException:
-            for a in actors:
-                ray.kill(a)
-            raise
-        return FamilyScores(digest, label, self._results(actors, job_ref, job, read, work, progress))
-
-    def _place(self, shards: int) -> tuple[str, int]:
-        resources = self.ray.cluster_resources()
+        resources = ray.cluster_resources()
         gpus, cpus = int(resources.get("GPU", 0)), int(resources.get("CPU", 0))
         if self.requested == "cuda" and not gpus:
             raise UsageError(
@@ -165,16 +170,23 @@ class RayExecutor:
         available = gpus if kind == "cuda" else cpus
         if available < 1:
             raise UsageError("the Ray cluster has no CPU to run a worker on; add a node (ray start --address HEAD)")
-        n = min(available, self.workers or available, max(shards, 1))
+        n = min(available, self.workers or available)
+        options: dict[str, Any] = {"max_restarts": self.retries, "max_task_retries": self.retries, "num_cpus": 1}
+        if kind == "cuda":
+            options["num_gpus"] = 1
+        actor = ray.remote(_Worker).options(**options)
+        self._actors = [actor.remote(kind) for _ in range(n)]
         self._placement = (kind, n)
-        return kind, n
+        return self._actors
 
-    def _check_workers(self, actors: list[Any], job_ref: Any, job: FamilyJob, work: Path) -> tuple[str, str]:
+    def _check_workers(
+        self, actors: list[Any], key: str, job_ref: Any, job: FamilyJob, work: Path
+    ) -> tuple[str, str]:
         """Every worker loaded the same weights and (with a shared filesystem) sees the work directory."""
         probe = work / f".probe-{uuid.uuid4().hex}"
         probe.touch()
         try:
-            refs = [a.info.remote(job_ref, str(probe) if self.shared_fs else None) for a in actors]
+            refs = [a.info.remote(key, job_ref, str(probe) if self.shared_fs else None) for a in actors]
             infos = [self._get(ref, job, None) for ref in refs]
         finally:
             probe.unlink(missing_ok=True)
@@ -194,6 +206,7 @@ class RayExecutor:
     def _results(
         self,
         actors: list[Any],
+        key: str,
         job_ref: Any,
         job: FamilyJob,
         read: ReadCodes,
@@ -211,31 +224,27 @@ class RayExecutor:
             shard = job.shards[index]
             lo, hi = _span(job, shard)
             codes = ray.put(read(shard.chrom, lo, hi))
-            ref = actors[worker].score.remote(job_ref, index, codes, lo, target)
+            ref = actors[worker].score.remote(key, job_ref, index, codes, lo, target, self.before_shard)
             running[ref] = (worker, index, codes)
 
-        try:
-            for _ in range(IN_FLIGHT):
-                for worker in range(len(actors)):
-                    if pending:
-                        submit(worker)
-            following = 0
-            while running:
-                (ref,), _ = ray.wait(list(running), num_returns=1)
-                worker, index, _codes = running.pop(ref)
-                shard = job.shards[index]
-                got = self._get(ref, job, shard)
-                done[index] = got if target is not None else _save(work, shard, *got)
-                if progress is not None:
-                    progress(shard.bases)
+        for _ in range(IN_FLIGHT):
+            for worker in range(len(actors)):
                 if pending:
                     submit(worker)
-                while following in done:
-                    yield done.pop(following)
-                    following += 1
-        finally:
-            for a in actors:
-                ray.kill(a)
+        following = 0
+        while running:
+            (ref,), _ = ray.wait(list(running), num_returns=1)
+            worker, index, _codes = running.pop(ref)
+            shard = job.shards[index]
+            got = self._get(ref, job, shard)
+            done[index] = got if target is not None else _save(work, shard, *got)
+            if progress is not None:
+                progress(shard.bases)
+            if pending:
+                submit(worker)
+            while following in done:
+                yield done.pop(following)
+                following += 1
 
     def _get(self, ref: Any, job: FamilyJob, shard: Shard | None) -> Any:
         """``ray.get``, with the worker's own nttracks error raised as it is and a lost worker explained."""
@@ -251,45 +260,57 @@ class RayExecutor:
         except ray.exceptions.RayActorError as exc:
             what = f"shard {shard.name} ({_where(job, shard)})" if shard is not None else f"the {job.family} model"
             raise ExecutorError(
-                f"a Ray worker was lost {self.retries + 1} times on {what} and the run stopped; nothing was "
-                "published. Check the workers' memory and logs (/tmp/ray/session_latest/logs on each node)"
+                f"a Ray worker was lost more often than its {self.retries} restarts allow (last on {what}), so "
+                "the run stopped and nothing was published. Check the workers' memory and logs "
+                "(/tmp/ray/session_latest/logs on each node)"
             ) from exc
 
 
 class _Worker:
     """A Ray actor: the family's model, loaded once on this worker's device (the GPU Ray assigned, or CPU).
 
-    The model loads on the first call (``info``, at start), and again on the first call after Ray restarted
-    a lost worker, from the job each call names (Ray keeps it in the node's object store).
+    The model loads on the first call for a job (``info``, at the start of each family), and again on the
+    first call after Ray restarted a lost worker, from the job each call names (Ray keeps it in the node's
+    object store); ``key`` names the job.
     """
 
-    def __init__(self, kind: str, before_shard: Callable[[Shard], Any] | None) -> None:
+    def __init__(self, kind: str) -> None:
         import torch
 
         if kind == "cpu":
             torch.set_num_threads(1)  # one CPU per worker, as Ray reserved it
         self.device = torch.device(kind)
-        self.before_shard = before_shard
+        self.key: str | None = None
         self.loaded: LoadedModel | None = None
 
-    def _load(self, job: FamilyJob) -> LoadedModel:
-        if self.loaded is None:
-            self.loaded = load_model(job, self.device)
+    def _load(self, key: str, job: FamilyJob) -> LoadedModel:
+        if self.key != key or self.loaded is None:
+            self.key, self.loaded = None, None  # the previous family's model goes before the next one loads
+            self.loaded, self.key = load_model(job, self.device), key
         return self.loaded
 
-    def info(self, job: FamilyJob, probe: str | None) -> tuple[str, str, str, bool]:
+    def info(self, key: str, job: FamilyJob, probe: str | None) -> tuple[str, str, str, bool]:
         """Load the model: (digest, label, where this worker runs, whether it sees the file ``probe``)."""
-        loaded = self._load(job)
+        loaded = self._load(key, job)
         node = f"{socket.gethostname()} (pid {os.getpid()})"
         return loaded.digest, loaded.label, node, probe is None or Path(probe).exists()
 
-    def score(self, job: FamilyJob, index: int, codes: np.ndarray, lo: int, work: str | None) -> Any:
+    def score(
+        self,
+        key: str,
+        job: FamilyJob,
+        index: int,
+        codes: np.ndarray,
+        lo: int,
+        work: str | None,
+        before_shard: Callable[[Shard], Any] | None = None,
+    ) -> Any:
         """Score shard ``index`` from its sequence ``codes`` (from base ``lo``): the ShardResult of the file
         written into ``work``, or (with work None) the file's bytes and its seam sums."""
-        model = self._load(job).model
+        model = self._load(key, job).model
         shard = job.shards[index]
-        if self.before_shard is not None:
-            self.before_shard(shard)
+        if before_shard is not None:
+            before_shard(shard)
 
         def read(chrom: str, start: int, end: int) -> np.ndarray:
             return codes[start - lo : end - lo]

@@ -16,16 +16,16 @@ from pathlib import Path
 import numpy as np
 import pyBigWig
 import pytest
+import yaml
 from conftest import snapshot
 from test_cli import run_cli
-from test_runs import check_hub, toy_config
+from test_runs import toy_config
 
 from nttracks.config import config_for_genome, load_config, parse_config
 from nttracks.errors import ModelError, UsageError
 from nttracks.estimates import makespan
 from nttracks.executors import FamilyJob
 from nttracks.planning import RunRequest, plan_run
-from nttracks.registry import open_genome
 from nttracks.runs import run_genome
 from nttracks.tiling import Shard
 
@@ -57,6 +57,13 @@ def ray_executor(**options: object) -> object:
     return RayExecutor("cpu", **options)
 
 
+@pytest.fixture(scope="module")
+def executor(cluster: object) -> Iterator[object]:
+    """One executor, so one pool of 2 workers, for the tests that kill none."""
+    with ray_executor() as ex:
+        yield ex
+
+
 def bigwigs(out: Path, manifest: dict) -> dict[str, Path]:
     return {rel: out / rel for fam in manifest["families"].values() for rel in fam["tracks"].values()}
 
@@ -76,14 +83,21 @@ def assert_identical(local: Path, remote: Path, manifest: dict) -> None:
         assert path.read_bytes() == (remote / rel).read_bytes(), rel
 
 
-def test_demo_hub_is_identical_to_the_local_executors(cluster: object, tmp_path: Path) -> None:
+def demo_config(batch_size: int) -> object:
+    """configs/demo.yaml, with smaller batches (a shard of a few windows then runs no padding windows)."""
+    data = yaml.safe_load(config_for_genome("demo").read_text())
+    for family in data["families"].values():
+        family["batch_size"] = batch_size
+    return parse_config(data, source=str(config_for_genome("demo")))
+
+
+def test_demo_hub_is_identical_to_the_local_executors(executor: object, tmp_path: Path) -> None:
     """The demo config (toy, sensitivity and attention on the demo's random NT), in several shards a family."""
     bed = tmp_path / "regions.bed"
-    bed.write_text("chr1\t1000\t31000\nchr2\t150000\t170000\nchr3\t0\t1800\n")
-    request = RunRequest(genome="demo", config=load_config(config_for_genome("demo")), regions=bed,
-                         shard_bases=9_000)
+    bed.write_text("chr1\t1000\t9000\nchr2\t150000\t158000\nchr3\t0\t1800\n")
+    request = RunRequest(genome="demo", config=demo_config(batch_size=4), regions=bed, shard_bases=4_000)
     local = run_genome(replace(request, out=tmp_path / "local"))
-    remote = run_genome(replace(request, out=tmp_path / "ray"), executor=ray_executor())
+    remote = run_genome(replace(request, out=tmp_path / "ray"), executor=executor)
     assert_identical(tmp_path / "local", tmp_path / "ray", local.manifest)
     for name, fam in local.manifest["families"].items():
         other = remote.manifest["families"][name]
@@ -128,10 +142,10 @@ def starts(log: Path) -> list[tuple[int, int]]:
     return [(int(i), int(p)) for i, p in (f.name.split("-") for f in log.iterdir() if "gate" not in f.name)]
 
 
-@pytest.mark.parametrize("shared_fs", [True, False], ids=["shared-fs", "object-store"])
 def test_a_worker_killed_mid_shard_is_restarted_and_the_output_is_identical(
-    cluster: object, tmp_path: Path, shared_fs: bool
+    executor: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Through the object store (--no-shared-fs), the context-dependent toy (a lost halo would show)."""
     config = parse_config({"families": {"toy": {"model": "context_gc", "window": 1200, "overlap": 600,
                                                   "batch_size": 8}}})
     request = RunRequest(genome="demo", config=config, chroms=("chr2", "chr3"), shard_bases=40_000)
@@ -141,9 +155,10 @@ def test_a_worker_killed_mid_shard_is_restarted_and_the_output_is_identical(
     killed: list[tuple[int, int]] = []
     killer = threading.Thread(target=kill_stalled_worker, args=(log, killed))
     killer.start()
+    monkeypatch.setattr(executor, "before_shard", StallFirstShard(log))
+    monkeypatch.setattr(executor, "shared_fs", False)
     try:
-        run_genome(replace(request, out=tmp_path / "ray"),
-                   executor=ray_executor(shared_fs=shared_fs, before_shard=StallFirstShard(log)))
+        run_genome(replace(request, out=tmp_path / "ray"), executor=executor)
     finally:
         killer.join()
     assert len(killed) == 1
@@ -152,19 +167,10 @@ def test_a_worker_killed_mid_shard_is_restarted_and_the_output_is_identical(
     assert_identical(tmp_path / "local", tmp_path / "ray", local.manifest)
 
 
-def test_toy_hub_is_exact_on_ray(cluster: object, tmp_path: Path) -> None:
-    """The base-identity toy's known answer at every base, through the object store."""
-    out = tmp_path / "hub"
-    run_genome(RunRequest(genome="demo", config=toy_config(), out=out, shard_bases=50_000),
-               executor=ray_executor(shared_fs=False, workers=1))
-    check_hub(out, open_genome("demo"))
-
-
-def test_a_model_error_in_a_worker_is_the_error_a_local_run_gives(cluster: object, tmp_path: Path) -> None:
+def test_a_model_error_in_a_worker_is_the_error_a_local_run_gives(executor: object, tmp_path: Path) -> None:
     plan = plan_run(RunRequest(genome="demo", config=toy_config(), chroms=("chr3",)))
     fam = plan.families[0]
     job = FamilyJob("toy", fam.settings, fam.geometry, fam.plan, ("A", "C"), np.ones(2), fam.shards)
-    executor = ray_executor()
     with pytest.raises(ModelError, match="emits channels A, C, G, T, gc6 but the family declares A, C"):
         executor.run(job, plan.genome.codes, tmp_path / "work")
 
