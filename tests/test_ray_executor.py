@@ -4,6 +4,7 @@ without Ray ``--executor ray`` says how to install it."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -19,13 +20,14 @@ import pytest
 import yaml
 from conftest import snapshot
 from test_cli import run_cli
-from test_runs import toy_config
+from test_runs import check_hub, toy_config
 
 from nttracks.config import config_for_genome, load_config, parse_config
 from nttracks.errors import ModelError, UsageError
 from nttracks.estimates import makespan
 from nttracks.executors import FamilyJob
 from nttracks.planning import RunRequest, plan_run
+from nttracks.registry import open_genome
 from nttracks.runs import run_genome
 from nttracks.tiling import Shard
 
@@ -34,13 +36,13 @@ TESTS = Path(__file__).parent
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A fresh local Ray with 2 CPUs (so 2 workers), its own temp dir, and this directory importable by its
-    workers (the kill test's hook lives here)."""
+    """A fresh local Ray with 3 CPUs (2 for the shared executor's workers, 1 for the command line's), its own
+    temp dir, and this directory importable by its workers (the kill test's hook lives here)."""
     ray = pytest.importorskip("ray")
     previous = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(TESTS), previous) if p)
     try:
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+        ray.init(address="local", num_cpus=3, include_dashboard=False, log_to_driver=False,
                  object_store_memory=100 * 2**20, _temp_dir=str(tmp_path_factory.mktemp("ray")))
         yield ray
     finally:
@@ -59,8 +61,8 @@ def ray_executor(**options: object) -> object:
 
 @pytest.fixture(scope="module")
 def executor(cluster: object) -> Iterator[object]:
-    """One executor, so one pool of 2 workers, for the tests that kill none."""
-    with ray_executor() as ex:
+    """One executor, so one pool of 2 CPU workers, shared by the tests."""
+    with ray_executor(workers=2) as ex:
         yield ex
 
 
@@ -165,6 +167,18 @@ def test_a_worker_killed_mid_shard_is_restarted_and_the_output_is_identical(
     index, pid = killed[0]
     assert any(i == index and p != pid for i, p in starts(log)), "the killed worker's shard was not retried"
     assert_identical(tmp_path / "local", tmp_path / "ray", local.manifest)
+
+
+def test_the_command_line_runs_on_ray(cluster: object, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """--executor ray from the command line (on the Ray this process started: one more worker, --gpus 1)."""
+    config = tmp_path / "toy.yaml"
+    config.write_text("families:\n  toy:\n    window: 1200\n    overlap: 600\n")
+    out = tmp_path / "hub"
+    code, _, err = run_cli(["genome", "demo", "--out", str(out), "--config", str(config), "--chroms", "chr3,chr2",
+                            "--executor", "ray", "--device", "cpu", "--gpus", "1"], capsys)
+    assert code == 0, err
+    check_hub(out, open_genome("demo"), ("chr3", "chr2"))  # the toy's known answer at every base
+    assert json.loads((out / "manifest.json").read_text())["device"] == "ray: 1 CPU worker"
 
 
 def test_a_model_error_in_a_worker_is_the_error_a_local_run_gives(executor: object, tmp_path: Path) -> None:
