@@ -1,9 +1,10 @@
 """The Ray executor: a family's shards scored on every GPU of a Ray cluster, with output identical to local.
 
 ``RayExecutor.run`` has ``LocalExecutor.run``'s interface and runs the same shard function
-(``executors.run_shard``). One Ray actor per GPU (on a cluster without GPUs, one per CPU) loads the
-family's model once; the driver hands out shards longest first, at most two in flight per worker, and
-ships each shard's sequence through the object store (so only the driver reads the FASTA). A worker
+(``executors.run_shard``). One Ray actor per GPU (on a cluster without GPUs, one per CPU), started once
+per run, loads each family's model once; the driver hands out shards longest first, at most two in
+flight per worker, and ships each shard's sequence through the object store (so only the driver reads
+the FASTA). A worker
 writes its shard's output file into the run's work directory, which every node must see at the same
 path; with ``shared_fs=False`` the file's bytes come back through the object store and the driver
 writes them. Results are yielded in genome order, so the driver writes the bigWigs as on a local run.
