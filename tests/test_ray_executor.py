@@ -23,7 +23,7 @@ from test_cli import run_cli
 from test_runs import check_hub, toy_config
 
 from nttracks.config import config_for_genome, load_config, parse_config
-from nttracks.errors import ModelError, UsageError
+from nttracks.errors import ModelError, OutputError, UsageError
 from nttracks.estimates import makespan
 from nttracks.executors import FamilyJob
 from nttracks.planning import RunRequest, plan_run
@@ -187,6 +187,21 @@ def test_a_model_error_in_a_worker_is_the_error_a_local_run_gives(executor: obje
     job = FamilyJob("toy", fam.settings, fam.geometry, fam.plan, ("A", "C"), np.ones(2), fam.shards)
     with pytest.raises(ModelError, match="emits channels A, C, G, T, gc6 but the family declares A, C"):
         executor.run(job, plan.genome.codes, tmp_path / "work")
+
+
+def test_a_work_directory_the_workers_cannot_see_is_refused(
+    executor: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on a cluster whose --out is not on a shared filesystem: the driver's probe file never reaches them."""
+    plan = plan_run(RunRequest(genome="demo", config=toy_config(), chroms=("chr3",)))
+    fam = plan.families[0]
+    job = FamilyJob("toy", fam.settings, fam.geometry, fam.plan, fam.channels, np.ones(5), fam.shards)
+    monkeypatch.setattr(Path, "touch", lambda self, *args, **kwargs: None)
+    with pytest.raises(OutputError, match=r"is not visible on Ray node .*pass --no-shared-fs"):
+        executor.run(job, plan.genome.codes, tmp_path / "work")
+    monkeypatch.setattr(executor, "shared_fs", False)  # nothing to see: the outputs come back to the driver
+    results = list(executor.run(job, plan.genome.codes, tmp_path / "work").results)
+    assert [r.path.parent for r in results] == [tmp_path / "work"]
 
 
 def test_shards_go_longest_first() -> None:
