@@ -25,6 +25,7 @@ _EXPORTS = {
     "Family": "families",
     "register_family": "families",
     "LocalExecutor": "executors",
+    "RayExecutor": "ray_executor",
     "RunRequest": "planning",
     "plan_run": "planning",
     "run_genome": "runs",

@@ -135,6 +135,35 @@ def genome_cmd(
             "finished shards, and a changed input recomputes only the shards it touches."
         ),
     ] = 2_000_000,
+    executor: Annotated[
+        str,
+        typer.Option(
+            help="local: score the shards in this process, on --device. ray: on every GPU of a Ray cluster, "
+            "one worker per GPU (needs pip install 'nttracks[ray]'; see the README's cluster section).",
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="Ray: the cluster to use (HOST:6379, ray://HOST:10001 or auto). Default: $RAY_ADDRESS, else "
+            "the cluster `ray start` started on this machine, else a Ray started here for this run.",
+        ),
+    ] = None,
+    gpus: Annotated[
+        int | None,
+        typer.Option(
+            help="Ray: use at most N workers (one per GPU; on a cluster without GPUs, one per CPU); default "
+            "all. --dry-run: estimate the wall time on N GPUs (default: the Ray cluster's).",
+        ),
+    ] = None,
+    shared_fs: Annotated[
+        bool,
+        typer.Option(
+            "--shared-fs/--no-shared-fs",
+            help="Ray: workers write shard outputs into the work directory beside --out, which every node "
+            "must see at the same path (default); --no-shared-fs returns them through Ray's object store.",
+        ),
+    ] = True,
 ) -> None:
     """Build the track hub of a genome: every configured track family, as bigWig tracks.
 
@@ -156,6 +185,16 @@ def genome_cmd(
         raise UsageError("no output directory: pass --out DIR (or --dry-run to see the plan)")
     if out is not None:
         check_out(out, force=force)
+    if executor != "ray":
+        given = [f for f, v in (("--ray-address", ray_address), ("--no-shared-fs", not shared_fs)) if v]
+        if gpus is not None and not dry_run:
+            given.append("--gpus")
+        if given:
+            raise UsageError(f"{', '.join(given)}: applies only to --executor ray; drop it for a local run")
+    elif dry_run and gpus is None:
+        from .ray_executor import dry_run_gpus
+
+        gpus = dry_run_gpus(ray_address)
     genome: str | Path = name if name is not None else fasta  # type: ignore[assignment]
     cfg = load_config(config if config is not None else config_for_genome(name or "default"))
     if annotation is not None:
@@ -173,6 +212,10 @@ def genome_cmd(
         batch_size=batch_size,
         single_file=single_file,
         shard_bases=shard_size,
+        executor=executor,
+        ray_address=ray_address,
+        gpus=gpus,
+        shared_fs=shared_fs,
     )
     if dry_run:
         typer.echo(plan_run(request, dry_run=True).summary())

@@ -78,3 +78,9 @@ class VariantsError(NttracksError):
     """A VCF, a variant option or a score file given to ``nttracks variants`` / ``ism`` that cannot be used."""
 
     exit_code = 2
+
+
+class ExecutorError(NttracksError):
+    """A cluster could not score a shard (a Ray worker lost again and again, workers with different weights)."""
+
+    exit_code = 6

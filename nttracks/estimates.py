@@ -8,7 +8,9 @@ about 75 GFLOP/s per core). Output size is per scored base per quantized track (
 
 from __future__ import annotations
 
+import heapq
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 H100_BF16_FLOPS = 989e12  # dense bf16 peak
@@ -71,3 +73,12 @@ def size(n: float) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     raise AssertionError("unreachable")
+
+
+def makespan(costs: Sequence[float], workers: int) -> float:
+    """The time ``workers`` workers take for jobs of ``costs``, handed out longest first, each to the worker
+    that frees up first (as the Ray executor does)."""
+    free = [0.0] * max(1, min(workers, len(costs)))
+    for cost in sorted(costs, reverse=True):
+        heapq.heappush(free, heapq.heappop(free) + float(cost))
+    return max(free)

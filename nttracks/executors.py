@@ -4,8 +4,8 @@
 model (``predict``), spread coarse outputs over their bases, stitch (``stitch.ContigStitcher``), keep
 the bases the shard writes, check them for NaN and quantize them. ``LocalExecutor`` loads a family's
 model once and scores its shards one after another, on one device, writing each shard's output file
-atomically (``shards.write_shard``) and yielding the results in genome order. A Ray executor runs the
-same shard function on many GPUs.
+atomically (``shards.write_shard``) and yielding the results in genome order. ``RayExecutor``
+(``ray_executor.py``) runs the same shard function on many GPUs; ``make_executor`` picks one for a run.
 
 The executor interface, all an executor sees of a run::
 
@@ -110,6 +110,19 @@ class LocalExecutor:
                 yield run_shard(loaded.model, job, shard, read, work, self.device, progress)
 
         return FamilyScores(loaded.digest, loaded.label, results())
+
+
+def make_executor(request: Any) -> Any:
+    """The executor a ``RunRequest`` asks for: a ``LocalExecutor`` on its device, or a ``RayExecutor``."""
+    if request.executor == "ray":
+        from .ray_executor import RayExecutor
+
+        return RayExecutor(
+            request.device, address=request.ray_address, workers=request.gpus, shared_fs=request.shared_fs
+        )
+    from .predict import resolve_device
+
+    return LocalExecutor(resolve_device(request.device))
 
 
 def load_model(job: FamilyJob, device: Any) -> LoadedModel:

@@ -25,8 +25,8 @@ import numpy as np
 
 from .bases import Geometry
 from .config import Config
-from .errors import ChromosomeError, ConfigError, ModelError, NothingToScoreError, OutputError
-from .estimates import BYTES_PER_BASE, LONG_RUN, Rate, device_rate, duration, size
+from .errors import ChromosomeError, ConfigError, ModelError, NothingToScoreError, OutputError, UsageError
+from .estimates import BYTES_PER_BASE, LONG_RUN, Rate, device_rate, duration, makespan, size
 from .families import Family, WindowSettings, get_family
 from .genome import Contig, Genome, default_name, fasta_sizes, is_indexed
 from .registry import REGISTRY, chrom_sizes_of, open_genome, registered_fasta_path
@@ -53,6 +53,10 @@ class RunRequest:
     force: bool = False  # write into an --out that holds files nttracks did not write
     batch_size: int | None = None  # windows per forward pass for every family (None: each family's own)
     single_file: bool = False  # the UCSC hub as one hub.txt with useOneFile on
+    executor: str = "local"  # local (this process) or ray (a Ray cluster: ray_executor.py)
+    ray_address: str | None = None  # the Ray cluster (None: $RAY_ADDRESS, this machine's, or a new local one)
+    gpus: int | None = None  # Ray: use at most this many workers; the dry run: estimate the wall time on this many
+    shared_fs: bool = True  # Ray: workers write shard files into the work dir (False: through the object store)
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,12 @@ class FamilyPlan:
         """Forward FLOPs of the windows the shards run."""
         return self.family.flops(self.settings, self.plan.window_lengths()[self.window_rows])
 
+    @functools.cached_property
+    def shard_flops(self) -> np.ndarray:
+        """(shards,) forward FLOPs of each shard's windows, its halo included."""
+        lengths = self.plan.window_lengths()
+        return np.array([self.family.flops(self.settings, lengths[s.rows]) for s in self.shards], dtype=np.float64)
+
 
 UNSCORED = {
     "n_bases": "N",
@@ -109,17 +119,29 @@ class RunPlan:
     contigs: tuple[Contig, ...]
     families: tuple[FamilyPlan, ...]
     rate: Rate  # the chosen device's compute rate, for the time estimate
+    gpus: int | None = None  # the GPUs to estimate the wall time on (--gpus, or a Ray cluster's)
 
     @property
     def seconds(self) -> float:
         """Estimated compute time on the chosen device."""
         return sum(self.rate.seconds(fam.flops) for fam in self.families)
 
+    def wall_seconds(self, gpus: int) -> float:
+        """Estimated wall time on ``gpus`` GPUs: each family's shards, longest first, one family after another."""
+        gpu = device_rate("cuda")
+        return sum(makespan(gpu.seconds(fam.shard_flops), gpus) for fam in self.families)
+
     @property
     def warnings(self) -> list[str]:
         """What a user should hear before the run starts."""
         out = [note for fam in self.families for note in fam.notes]
-        if self.seconds > LONG_RUN:
+        if self.gpus:
+            if self.wall_seconds(self.gpus) > LONG_RUN:
+                out.append(
+                    f"this run would take about {duration(self.wall_seconds(self.gpus))} on {self.gpus} GPUs; "
+                    "use more GPUs (--gpus), or restrict it with --chroms or --regions"
+                )
+        elif self.seconds > LONG_RUN:
             out.append(
                 f"this run would take about {duration(self.seconds)} on {self.rate.device} "
                 f"({self.rate.basis}); run it where there is a GPU (--device cuda), or restrict it with "
@@ -162,7 +184,14 @@ class RunPlan:
                 )
         if gpu_seconds:
             lines.append(f"estimated GPU time: {duration(gpu_seconds)} on {gpu.device} ({gpu.basis})")
-            if self.rate.device != gpu.device:
+            if self.gpus:
+                longest = max(gpu.seconds(fam.shard_flops.max()) for fam in self.families if len(fam.shards))
+                lines.append(
+                    f"estimated wall time on {self.gpus} GPU{'s' * (self.gpus != 1)}: "
+                    f"{duration(self.wall_seconds(self.gpus))} (shards longest first; the longest takes "
+                    f"{duration(longest)}; model loading not counted)"
+                )
+            elif self.rate.device != gpu.device:
                 lines.append(f"estimated time on the chosen device: {duration(self.seconds)} on {self.rate.device}")
         lines.append(f"estimated output: {size(total_lo)}-{size(total_hi)}")
         lines += [f"warning: {w}" for w in self.warnings]
@@ -181,10 +210,8 @@ def plan_run(
     planned from its chromosome sizes (whole chromosomes, N gaps unknown), and checkpoints are looked
     for without downloading them.
     """
-    from .predict import resolve_device
-
     config = request.config
-    rate = device_rate(resolve_device(request.device).type)
+    rate = _executor_rate(request)
     families = {name: get_family(name) for name in config.families}
     geometries = {
         name: _family_geometry(name, families[name], settings, config) for name, settings in config.families.items()
@@ -253,7 +280,24 @@ def plan_run(
         plans.append(
             FamilyPlan(fam_name, family, settings, geometry, channels, plan, shards, unscored, tuple(notes))
         )
-    return RunPlan(name, dict(sizes), source, genome, tuple(written), tuple(plans), rate)
+    return RunPlan(name, dict(sizes), source, genome, tuple(written), tuple(plans), rate, request.gpus)
+
+
+def _executor_rate(request: RunRequest) -> Rate:
+    """The compute rate of the device the executor runs on, the executor checked first (Ray installed)."""
+    if request.gpus is not None and request.gpus < 1:
+        raise UsageError(f"--gpus {request.gpus}: give at least 1")
+    if request.executor == "ray":
+        from .ray_executor import check_ray
+
+        check_ray(request.device, request.gpus)
+        # The workers' devices, not this machine's: a cluster's head node often has no GPU.
+        return device_rate("cpu" if request.device == "cpu" else "cuda")
+    if request.executor != "local":
+        raise UsageError(f"--executor {request.executor!r} is not an executor; use local or ray")
+    from .predict import resolve_device
+
+    return device_rate(resolve_device(request.device).type)
 
 
 def _check_writable(directory: Path, what: str, dry_run: bool) -> None:

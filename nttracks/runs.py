@@ -25,6 +25,7 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -37,7 +38,7 @@ from . import __version__
 from .bigwig import BigWigWriters
 from .catalog import Catalog
 from .errors import ModelError, NttracksError, OutputError, UsageError
-from .executors import FamilyJob, LocalExecutor, ShardResult
+from .executors import FamilyJob, ShardResult, make_executor
 from .families import Summary
 from .fingerprints import OUTPUT_FORMAT, FamilyKeys, FingerprintedFamily, fingerprint_plan, hub_key
 from .genome import Genome
@@ -110,7 +111,8 @@ def run_genome(
     """Build the hub for ``request`` and publish it atomically into ``request.out``; compute only what
     changed since the hub's last build (see the module docstring).
 
-    executor: what scores the shards (default: a ``LocalExecutor`` on ``request.device``).
+    executor: what scores the shards (default: ``make_executor(request)``: local on ``request.device``, or
+        Ray; one made here is closed at the end).
     download_progress(done, total): bytes of a registered genome's download, when one is needed.
     """
     if request.out is None:
@@ -121,12 +123,11 @@ def run_genome(
     run = plan_run(request, download_progress=download_progress)
     for warning in run.warnings:
         log.warning("%s", warning)
+    own = executor is None
     if executor is None:
-        from .predict import resolve_device
-
-        executor = LocalExecutor(resolve_device(request.device))
+        executor = make_executor(request)
     staging, work = sibling(out, "staging"), sibling(out, "work")
-    with hub_lock(out):
+    with hub_lock(out), _closing(executor if own else None):
         try:
             work.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -163,6 +164,17 @@ def run_genome(
             log.info("run finished in %.1f s: %s (%d shards computed, %d reused, %d files published)",
                      result.seconds, RESULTS[record["result"]], result.computed, result.reused, len(result.files))
     return result
+
+
+@contextmanager
+def _closing(executor: Any) -> Iterator[None]:
+    """Close ``executor`` (a Ray executor shuts down the Ray it started) when it has a close()."""
+    try:
+        yield
+    finally:
+        close = getattr(executor, "close", None)
+        if close is not None:
+            close()
 
 
 def _explain(exc: BaseException, out: Path, staging: Path, work: Path, stage: str) -> NttracksError | None:
