@@ -157,6 +157,27 @@ class RayExecutor:
         if self._actors:
             return self._actors
         ray = self.ray
+        kind, available = self._kind()
+        if available < 1:
+            raise UsageError("the Ray cluster has no CPU to run a worker on; add a node (ray start --address HEAD)")
+        n = min(available, self.workers or available)
+        options: dict[str, Any] = {"max_restarts": self.retries, "max_task_retries": self.retries, "num_cpus": 1}
+        if kind == "cuda":
+            options["num_gpus"] = 1
+        actor = ray.remote(_Worker).options(**options)
+        self._actors = [actor.remote(kind) for _ in range(n)]
+        self._placement = (kind, n)
+        return self._actors
+
+    @property
+    def device_kind(self) -> str:
+        """cuda or cpu: what the workers compute on (part of every shard's fingerprint, so it is known
+        before any worker starts)."""
+        return self._placement[0] if self._placement is not None else self._kind()[0]
+
+    def _kind(self) -> tuple[str, int]:
+        """(cuda or cpu, how many of them the cluster has), connecting to Ray if need be."""
+        ray = self.ray
         if not ray.is_initialized():
             _connect(ray, self.address)
             self._started = True
@@ -168,17 +189,7 @@ class RayExecutor:
                 "(ray start --address HEAD --num-gpus N) or use --device cpu"
             )
         kind = "cuda" if gpus and self.requested != "cpu" else "cpu"
-        available = gpus if kind == "cuda" else cpus
-        if available < 1:
-            raise UsageError("the Ray cluster has no CPU to run a worker on; add a node (ray start --address HEAD)")
-        n = min(available, self.workers or available)
-        options: dict[str, Any] = {"max_restarts": self.retries, "max_task_retries": self.retries, "num_cpus": 1}
-        if kind == "cuda":
-            options["num_gpus"] = 1
-        actor = ray.remote(_Worker).options(**options)
-        self._actors = [actor.remote(kind) for _ in range(n)]
-        self._placement = (kind, n)
-        return self._actors
+        return kind, gpus if kind == "cuda" else cpus
 
     def _check_workers(
         self, actors: list[Any], key: str, job_ref: Any, job: FamilyJob, work: Path

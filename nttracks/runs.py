@@ -216,7 +216,11 @@ def _build_and_publish(
     leftovers = cache.clean()
     if leftovers:
         log.info("removed %d partial shard files an interrupted run left", len(leftovers))
-    device_type = str(getattr(getattr(executor, "device", None), "type", None) or getattr(executor, "device", "cpu"))
+    device_type = str(
+        getattr(executor, "device_kind", None)  # an executor whose device is known only once it starts (Ray)
+        or getattr(getattr(executor, "device", None), "type", None)
+        or getattr(executor, "device", "cpu")
+    )
     fams, catalog, hub_genome = fingerprint_plan(run, device_type)
     key = hub_key(request, catalog, hub_genome, fams)
     if _up_to_date(previous, key, out, fams):

@@ -106,7 +106,19 @@ def test_demo_hub_is_identical_to_the_local_executors(executor: object, tmp_path
         assert fam["shards"] > 3
         assert (other["checkpoint_digest"], other["seam_qc"]) == (fam["checkpoint_digest"], fam["seam_qc"])
     assert remote.manifest["device"] == "ray: 2 CPU workers"
-    assert not list(tmp_path.glob(".ray.nttracks-*"))  # the work and staging directories are gone
+    assert not list(tmp_path.glob(".ray.nttracks-staging*"))  # staging is gone; the work dir keeps the shards
+    # fingerprints and resume as for local runs: a rerun with nothing changed computes nothing; with one
+    # finished shard lost and a toy bigWig damaged, a rerun on Ray computes only that shard
+    shards = sum(f["shards"] for f in local.manifest["families"].values())
+    again = run_genome(replace(request, out=tmp_path / "ray"), executor=executor)
+    assert (again.computed, again.reused, again.changed) == (0, shards, False)
+    cached = sorted((tmp_path / ".ray.nttracks-work" / "shards" / "toy").glob("*.shard"))
+    cached[len(cached) // 2].unlink()
+    damaged = tmp_path / "ray" / local.manifest["families"]["toy"]["tracks"]["A"]
+    damaged.write_bytes(damaged.read_bytes()[:100])
+    again = run_genome(replace(request, out=tmp_path / "ray"), executor=executor)
+    assert (again.computed, again.reused) == (1, shards - 1)
+    assert_identical(tmp_path / "local", tmp_path / "ray", local.manifest)
 
 
 class StallFirstShard:
