@@ -293,7 +293,7 @@ def evaluate_cmd(
     from .evaluate import evaluate
 
     result = evaluate(hub, truth, family=family, chroms=_chroms(chroms))
-    typer.echo("class\tAUROC\tAUPRC\tMCC@0.5\tMCC best (all chromosomes)")
+    typer.echo("class\tAUROC\tAUPRC\tMCC@0.5\tMCC best (over the chromosomes scored)")
     for row in result.overall():
         s = row.scores
         typer.echo(f"{row.cls}\t{s.auroc:.3f}\t{s.auprc:.3f}\t{s.mcc_05:.3f}\t{s.mcc_best:.3f}")

@@ -228,7 +228,7 @@ def _plot(overall: list[Row], png: Path, truth_name: str) -> None:
     metrics = [("AUROC", [r.scores.auroc for r in overall]), ("AUPRC", [r.scores.auprc for r in overall]),
                ("MCC (best threshold)", [r.scores.mcc_best for r in overall]),
                ("MCC at 0.5", [r.scores.mcc_05 for r in overall])]
-    fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 1.6), dpi=110)
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(names) + 2.2), dpi=110)
     y = np.arange(len(names))
     height = 0.8 / len(metrics)
     for i, (label, values) in enumerate(metrics):
@@ -238,9 +238,9 @@ def _plot(overall: list[Row], png: Path, truth_name: str) -> None:
     ax.set_yticks(y, names)
     ax.invert_yaxis()
     ax.set_xlim(min(0.0, *(np.nanmin(v) for _, v in metrics if np.isfinite(v).any())), 1.0)
-    ax.set_xlabel("score (all chromosomes)")
+    ax.set_xlabel("score (over every chromosome scored)")
     ax.set_title(f"Element tracks against {truth_name}", fontsize=10)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.4, -0.07 * 14 / max(len(names), 4)), ncol=3)
     fig.tight_layout()
     with atomic_writer(png) as out:
         fig.savefig(out, format="png")
