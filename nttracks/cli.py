@@ -373,6 +373,39 @@ def serve_cmd(
         server.server_close()
 
 
+@app.command("evaluate")
+def evaluate_cmd(
+    hub: Annotated[Path, typer.Argument(help="A hub directory an nttracks genome run wrote (manifest.json).")],
+    truth: Annotated[
+        Path,
+        typer.Option(help="Truth annotation: a BED with SegmentNT class names in the name column (e.g. the demo "
+                     "genome's demo.bed), or a GENCODE/Ensembl GTF (genes, exons, introns, splice sites, UTRs)."),
+    ],
+    family: Annotated[str, typer.Option(help="The family whose element tracks to score.")] = "elements",
+    chroms: Annotated[
+        str | None, typer.Option(help="Comma-separated chromosomes to score (default: all the tracks hold).")
+    ] = None,
+) -> None:
+    """Score a hub's element tracks against a truth annotation with SegmentNT's metrics.
+
+    Per class, per chromosome and overall: AUROC, AUPRC, MCC at 0.5 and at the best threshold, over the bases
+    the tracks scored. Writes <assembly>/<family>_evaluation.tsv and .png into the hub and shows them on the
+    family's description page.
+
+    Example: nttracks evaluate hub/ --truth ~/.cache/nttracks/genomes/demo/v1/demo.bed
+    """
+    from .evaluate import evaluate
+
+    result = evaluate(hub, truth, family=family, chroms=_chroms(chroms))
+    typer.echo("class\tAUROC\tAUPRC\tMCC@0.5\tMCC best (over the chromosomes scored)")
+    for row in result.overall():
+        s = row.scores
+        typer.echo(f"{row.cls}\t{s.auroc:.3f}\t{s.auprc:.3f}\t{s.mcc_05:.3f}\t{s.mcc_best:.3f}")
+    if result.skipped:
+        typer.echo(f"not in the truth, not evaluated: {', '.join(result.skipped)}", err=True)
+    typer.echo(f"wrote {result.tsv} and {result.png}" + (f"; shown on {result.page}" if result.page else ""))
+
+
 @models_app.command("inspect")
 def models_inspect(
     checkpoint: Annotated[str, typer.Argument(help="Checkpoint directory (HF layout) or HuggingFace id.")],

@@ -80,7 +80,13 @@ def resolve_checkpoint(path_or_id: str | os.PathLike[str], *, local_only: bool =
     """A local checkpoint directory for ``path_or_id`` (a directory, or an HF id downloaded and cached).
 
     local_only: never download; an HF id that is not in the local cache is a ModelError saying so.
+    The names of the demo models shipped in the package (``demo-nt``, ``demo-segment-nt``,
+    ``demo-enhancer``; see ``nttracks.demo_models``) give their directories.
     """
+    from ..demo_models import SHIPPED, shipped
+
+    if str(path_or_id) in SHIPPED:
+        return shipped(SHIPPED[str(path_or_id)])
     path = Path(path_or_id).expanduser()
     if path.is_dir():
         return path
