@@ -65,7 +65,6 @@ def _writer(index: int, inbox: Any, outbox: Any, paths: list[str], columns: list
     ("ok", index, counts) or ("error", index, message)."""
     _stay_with_parent(parent)
     from .bigwigfile import BigWigFile
-    from .shards import read_shard_header
 
     files: list[Any] = []
     try:

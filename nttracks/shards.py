@@ -173,13 +173,7 @@ def read_shard_header(path: Path) -> ShardHeader:
     """A shard file's header as a ``ShardHeader`` (checked against the file's size), without its values:
     what a bigWig writer maps its channels from."""
     path = Path(path)
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(_HEAD_MAX)
-            size = os.fstat(fh.fileno()).st_size
-    except OSError as exc:
-        raise OutputError(f"cannot read shard output {path}: {exc.strerror or exc}") from exc
-    header, body = _header(path, head, size)
+    header, body = _read_head(path)
     return ShardHeader(
         path=path,
         family=header["family"],
@@ -195,13 +189,18 @@ def read_shard_header(path: Path) -> ShardHeader:
 
 def read_header(path: Path) -> dict[str, Any]:
     """A shard file's header, checked against the file's size (a complete file), without its values."""
+    return _read_head(path)[0]
+
+
+def _read_head(path: Path) -> tuple[dict[str, Any], int]:
+    """(header, offset of the values) of a shard file, reading only its head."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(_HEAD_MAX)
             size = os.fstat(fh.fileno()).st_size
     except OSError as exc:
         raise OutputError(f"cannot read shard output {path}: {exc.strerror or exc}") from exc
-    return _header(path, head, size)[0]
+    return _header(path, head, size)
 
 
 _HEAD_MAX = 1 << 24  # the runs of a 2-Mb shard take a few kB; --regions with many intervals more
