@@ -34,6 +34,34 @@ _WASHU_FILE_TYPES = ("bigwig", "bedgraph", "bigbed", "hic", "bam", "bed", "refbe
                      "genomealign")
 
 
+def ra_stanzas(text: str) -> list[tuple[int, list[tuple[int, str, str]]]]:
+    """The stanzas of a UCSC .ra text: 'key value' lines, blank lines between stanzas, '#' comments,
+    '\\' continues a line. Each stanza as (its first line, [(line, key, value), ...]), lines from 1."""
+    stanzas: list[tuple[int, list[tuple[int, str, str]]]] = []
+    current: list[tuple[int, str, str]] | None = None
+    pending = ""
+    start = 0  # first physical line of the (possibly continued) line being read
+    for number, raw in enumerate(text.splitlines(), start=1):
+        if not pending:
+            start = number
+        line = pending + raw.strip()
+        if line.endswith("\\"):
+            pending = line[:-1] + " "
+            continue
+        pending = ""
+        if not line:
+            current = None
+            continue
+        if line.startswith("#"):
+            continue
+        key, _, value = line.replace("\t", " ").partition(" ")
+        if current is None:
+            current = []
+            stanzas.append((start, current))
+        current.append((start, key, value.strip()))
+    return stanzas
+
+
 @dataclass
 class _Stanza:
     file: str  # hub-relative, for messages
@@ -154,29 +182,13 @@ class _Validator:
             self.add(self.rel(path), f"cannot read: {e}")
             return []
         stanzas: list[_Stanza] = []
-        current: _Stanza | None = None
-        pending = ""
-        start = 0  # first physical line of the (possibly continued) line being read
-        for number, raw in enumerate(text.splitlines(), start=1):
-            if not pending:
-                start = number
-            line = pending + raw.strip()
-            if line.endswith("\\"):
-                pending = line[:-1] + " "
-                continue
-            pending = ""
-            if not line:
-                current = None
-                continue
-            if line.startswith("#"):
-                continue
-            key, _, value = line.replace("\t", " ").partition(" ")
-            if current is None:
-                current = _Stanza(self.rel(path), start, {})
-                stanzas.append(current)
-            if key in current.settings:
-                self.add(f"{current.file}:{start}", f"setting '{key}' appears twice in one stanza")
-            current.settings[key] = value.strip()
+        for first, lines in ra_stanzas(text):
+            current = _Stanza(self.rel(path), first, {})
+            stanzas.append(current)
+            for start, key, value in lines:
+                if key in current.settings:
+                    self.add(f"{current.file}:{start}", f"setting '{key}' appears twice in one stanza")
+                current.settings[key] = value
         return stanzas
 
     def local_file(self, base: Path, url: str, where: str, what: str, *,

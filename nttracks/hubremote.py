@@ -21,7 +21,7 @@ from urllib.parse import urljoin, urlsplit
 
 from .catalog import WASHU_FILE
 from .errors import UsageError
-from .hubcheck import validate_hub
+from .hubcheck import ra_stanzas, validate_hub
 from .hubfiles import BIGWIG_MAGIC, TWOBIT_MAGIC, chrom_problem
 from .jbrowse import JBROWSE_ALIASES, JBROWSE_CONFIG
 
@@ -232,22 +232,8 @@ class _Mirror:
 
 
 def _ra(text: str) -> list[dict[str, str]]:
-    """The stanzas of a .ra text (the validator re-reads them with line numbers; this only finds files)."""
-    stanzas: list[dict[str, str]] = []
-    current: dict[str, str] | None = None
-    for raw in text.replace("\\\n", " ").splitlines():
-        line = raw.strip()
-        if not line:
-            current = None
-            continue
-        if line.startswith("#"):
-            continue
-        key, _, value = line.replace("\t", " ").partition(" ")
-        if current is None:
-            current = {}
-            stanzas.append(current)
-        current[key] = value.strip()
-    return stanzas
+    """The stanzas of a .ra text as dicts (the validator re-reads them with line numbers; this only finds files)."""
+    return [{key: value for _, key, value in lines} for _, lines in ra_stanzas(text)]
 
 
 def _bigwig_chroms(head: bytes, read: Callable[[int, int], bytes]) -> dict[str, int]:
