@@ -66,3 +66,19 @@ def test_compile_setting_wraps_the_model_and_keeps_what_the_pipeline_reads() -> 
     assert (fast.channels, fast.geometry) == (model.channels, model.geometry)
     config = parse_config({"families": {"elements": {"checkpoint": "InstaDeepAI/segment_nt", "compile": True}}})
     assert config.families["elements"].compile is True
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_a_batch_that_runs_out_of_memory_says_to_lower_the_batch_size() -> None:
+    import numpy as np
+
+    from nttracks.predict import predict
+
+    class OutOfMemory(torch.nn.Module):
+        def forward(self, codes: torch.Tensor) -> torch.Tensor:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory")
+
+    windows = [(i, np.zeros(1200, dtype=np.uint8)) for i in range(4)]
+    with pytest.raises(DeviceMemoryError, match=r"a batch of 4 window\(s\) of 1,200 bp .* smaller --batch-size"):
+        list(predict(OutOfMemory(), windows, batch_size=4, device=torch.device("cuda")))
