@@ -164,7 +164,7 @@ def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosted]:
         with (tmp / "stderr.log").open("wb") as stderr:
             proc = subprocess.Popen([nginx, "-p", str(tmp), "-e", str(tmp / "error.log"), "-c", str(conf)],
                                     stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr)
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         while True:
             if proc.poll() is not None:
                 log = "".join(p.read_text() for p in (tmp / "stderr.log", tmp / "error.log") if p.exists())
@@ -174,7 +174,7 @@ def hosted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosted]:
                 break
             except OSError:
                 if time.monotonic() > deadline:
-                    pytest.fail(f"nginx did not answer on 127.0.0.1:{port} within 20 s")
+                    pytest.fail(f"nginx did not answer on 127.0.0.1:{port} within 60 s")
                 time.sleep(0.05)
         if user:
             workers_run_as_www_data(proc.pid)

@@ -101,7 +101,7 @@ def _stopped_mid_write(out: Path, previous: Path) -> tuple[subprocess.Popen[str]
         _wait(lambda p=proc: p.poll() is not None or writing(p), 300)
         if proc.poll() is None:
             os.kill(proc.pid, signal.SIGSTOP)
-            assert _wait(lambda p=proc: _state(p.pid) == "T", 10)
+            assert _wait(lambda p=proc: _state(p.pid) == "T", 60)
             if writing(proc):
                 return proc, _children(proc.pid)
             os.kill(proc.pid, signal.SIGCONT)
@@ -137,7 +137,7 @@ def test_signal_stops_the_run(
     assert len(lines) == 1 and "Traceback" not in err, err
     assert lines[0].startswith(f"nttracks: stopped by {signal.Signals(signum).name}")
     # Every process of the run is gone (a zombie waiting for init to reap it is gone too).
-    assert _wait(lambda: all(_state(pid) in (None, "Z") for pid in children), 10), children
+    assert _wait(lambda: all(_state(pid) in (None, "Z") for pid in children), 60), children
     for what in ("staging", "lock"):
         assert not (tmp_path / f".hub.nttracks-{what}").exists(), what
     assert not list((tmp_path / ".hub.nttracks-work").rglob("*.part"))
