@@ -111,7 +111,7 @@ def normalize_counts(acc: Any, wsum: Any, steps: Any) -> Any:
     if xp is np:
         safe = np.where(wsum > 0, wsum, np.nan)
         return np.rint((acc / safe[:, None]).astype(np.float32) * steps)
-    return _cupy_normalize_counts()(acc, wsum[:, None], steps)
+    return _cupy_kernels()["normalize_counts"](acc, wsum[:, None], steps)
 
 
 def overlap_add(acc: Any, wsum: Any, pred: Any, weights: Any) -> None:
@@ -129,10 +129,6 @@ def overlap_add(acc: Any, wsum: Any, pred: Any, weights: Any) -> None:
 
 
 _KERNELS: dict[str, Any] = {}
-
-
-def _cupy_normalize_counts() -> Any:
-    return _cupy_kernels()["normalize_counts"]
 
 
 def _cupy_kernels() -> dict[str, Any]:
