@@ -17,7 +17,7 @@ This writer streams, and writes the file as the format specifies (Kent et al. 20
     per zoom level: record count, compressed zoom blocks (copied from a temporary file), R-tree index
     magic
 
-Sections are deflated at level 1 (``ZLIB_LEVEL``, ISA-L). Data sections hold at most 1024 items, each
+Sections are deflated at zlib level 1 (``ZLIB_LEVEL``). Data sections hold at most 1024 items, each
 either fixedStep (one float32 per base) or bedGraph (one (start, end, value) per run of equal values),
 whichever is smaller: quantized tracks are mostly long runs of one value, noisy ones mostly short
 runs. Readers see the same value at every base either way.
@@ -34,6 +34,7 @@ import mmap
 import os
 import struct
 import tempfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
@@ -50,16 +51,12 @@ ZOOM_LEVELS = 10
 FIRST_ZOOM = 160
 HEADER_BYTES = 64 + 24 * ZOOM_LEVELS  # header and room for every zoom header
 BEDGRAPH, FIXEDSTEP = 1, 3
-# Deflate at level 1 with ISA-L (python-isal, as xopen and cutadapt use): on per-base float32 sections
-# 47 M values/s against zlib's 18 M at level 1 and 9.5 M at its default 6, for files 8% larger than
-# level 6's (measured on a 2-core x86 box); the output is an ordinary zlib stream, which every reader
-# inflates. At 14+ tracks per base the writers' CPU is the pipeline's largest cost after the model, and
-# on a small machine they share its cores. zlib when isal is not installed.
+# zlib level 1: on per-base float32 sections 18 M values/s against 9.5 M at its default 6, for files 5%
+# larger (measured on a 2-core x86 box); readers inflate any level. At 14+ tracks per base the writers'
+# CPU is the pipeline's largest cost after the model, and on a small machine they share its cores.
+# (ISA-L through python-isal was 2.6x faster still, but its output was not the same bytes from run to
+# run for the same input in the writer processes, which breaks byte-identical rebuilds: left out.)
 ZLIB_LEVEL = 1
-try:
-    from isal.isal_zlib import compress as _deflate
-except ImportError:  # pragma: no cover - isal is a dependency; a platform without its wheel falls back
-    from zlib import compress as _deflate
 
 _LEAF = np.dtype([("c0", "<u4"), ("s", "<u4"), ("c1", "<u4"), ("e", "<u4"), ("offset", "<u8"), ("size", "<u8")])
 _NODE = np.dtype([("c0", "<u4"), ("s", "<u4"), ("c1", "<u4"), ("e", "<u4"), ("offset", "<u8")])
@@ -143,7 +140,7 @@ class BigWigFile:
                 head = struct.pack("<IIIIIBBH", cid, start + pos, start + end, 1, 1, FIXEDSTEP, 0, end - pos)
                 block = head + values[pos:end].tobytes()
                 k = int(np.searchsorted(run_end, end, side="right"))
-            packed = _deflate(block, ZLIB_LEVEL)
+            packed = zlib.compress(block, ZLIB_LEVEL)
             self._f.write(packed)
             self._max_block = max(self._max_block, len(block))
             rows.append((cid, start + pos, cid, start + end, offset, len(packed)))
@@ -220,7 +217,7 @@ class _Level:
         for i in range(0, full, ITEMS_PER_SLOT):
             block = recs[i : min(i + ITEMS_PER_SLOT, full)]
             raw = block.tobytes()
-            packed = _deflate(raw, ZLIB_LEVEL)
+            packed = zlib.compress(raw, ZLIB_LEVEL)
             self.blocks.append((int(block["chrom"][0]), int(block["start"][0]), int(block["chrom"][-1]),
                                 int(block["end"][-1]), self.tmp.tell(), len(packed)))
             self.tmp.write(packed)
