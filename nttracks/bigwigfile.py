@@ -54,8 +54,8 @@ BEDGRAPH, FIXEDSTEP = 1, 3
 # zlib level 1: on per-base float32 sections 18 M values/s against 9.5 M at its default 6, for files 5%
 # larger (measured on a 2-core x86 box); readers inflate any level. At 14+ tracks per base the writers'
 # CPU is the pipeline's largest cost after the model, and on a small machine they share its cores.
-# (ISA-L through python-isal was 2.6x faster still, but its output was not the same bytes from run to
-# run for the same input in the writer processes, which breaks byte-identical rebuilds: left out.)
+# (ISA-L through python-isal was 2.6x faster still, but with it the same shard files now and then gave
+# different bigWig bytes (equal values) from run to run, never seen with zlib; cause not found: left out.)
 ZLIB_LEVEL = 1
 
 _LEAF = np.dtype([("c0", "<u4"), ("s", "<u4"), ("c1", "<u4"), ("e", "<u4"), ("offset", "<u8"), ("size", "<u8")])
