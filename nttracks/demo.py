@@ -5,10 +5,13 @@ Three chromosomes, about 0.45 Mbp in all, built from a seeded RNG:
 - background with human-like composition (GC ~40%) and CpG depletion (most CpGs mutated away,
   as methylated CpGs are in real genomes);
 - protein-coding genes on both strands: promoter (TATA box; CpG island for the tissue-invariant
-  kind, AT-rich for the tissue-specific kind), 5'UTR, a CDS from ATG to a stop codon with no
-  in-frame stop, exons joined by introns that start with GT (donor GTRAGT) and end with AG
-  (polypyrimidine tract + CAG/TAG), a 3'UTR carrying an AATAAA polyA signal near its end;
+  kind; AT-rich with a CCAAT box and an initiator at the TSS for the tissue-specific kind), 5'UTR,
+  a CDS from ATG to a stop codon with no in-frame stop, exons joined by introns that start with GT
+  (donor GTRAGT) and end with AG (polypyrimidine tract + CAG/TAG), a 3'UTR with AU-rich elements
+  (ATTTA) and an AATAAA polyA signal near its end;
 - lncRNA genes (spliced, polyadenylated, no CDS);
+- exons GC-richer than the background (UTRs and lncRNA exons ~52%), introns AT-richer (37%), as in
+  human genomes: exons differ from introns in composition, not only at their splice sites;
 - CTCF sites (core motif CCGCGNGGNGGCAG, either orientation);
 - enhancers: clusters of transcription-factor motifs (housekeeping factors for tissue-invariant
   enhancers, lineage factors for tissue-specific ones);
@@ -54,7 +57,7 @@ __all__ = [
     "write_demo",
 ]
 
-DEMO_VERSION = 1
+DEMO_VERSION = 2  # 2: GC-rich UTRs and lncRNA exons, AREs in 3'UTRs, CCAAT box + Inr in AT-rich promoters
 DEMO_SEED = 20240521
 DEMO_CHROM_SIZES: dict[str, int] = {"chr1": 250_000, "chr2": 200_000, "chr3": 1_800}
 SHORT_CONTIG = 2_000  # an N-free stretch between two gaps on chr1, shorter than a 3 kb window
@@ -82,12 +85,16 @@ DEMO_CLASSES: tuple[str, ...] = (
 CTCF_CORE = "CCGCGNGGNGGCAG"
 POLYA_SIGNAL = "AATAAA"
 TATA_BOX = "TATAAA"
+CCAAT_BOX = "GGCCAATCT"  # NF-Y's site, ~80 bp upstream of the TSS
+INITIATOR = "TCAKTY"  # Inr at the TSS (its A is +1)
+ARE = "ATTTA"  # AU-rich element of 3'UTRs
+EXON_GC = 0.52
 # Consensus sites (IUPAC; N/R/Y/W drawn at random) of housekeeping and lineage transcription factors.
 INVARIANT_MOTIFS = ("GGGGCGGGG", "GCGCATGCGC", "CCGGAAGT", "AAGATGGCGGC", "TGACGTCA")  # SP1 NRF1 ETS YY1 CREB
 SPECIFIC_MOTIFS = ("AGATAAG", "GTTAATNATTAAC", "TGTTTAC", "TGAGTCA", "TTGCGCAA", "CAAAGTCCA")  # GATA HNF1..
 STOP_CODONS = ("TAA", "TAG", "TGA")
 
-_IUPAC = {"A": "A", "C": "C", "G": "G", "T": "T", "N": "ACGT", "R": "AG", "Y": "CT", "W": "AT"}
+_IUPAC = {"A": "A", "C": "C", "G": "G", "T": "T", "N": "ACGT", "R": "AG", "Y": "CT", "W": "AT", "K": "GT"}
 _COMPLEMENT = bytes.maketrans(b"ACGTNacgtn", b"TGCANtgcan")
 
 
@@ -158,7 +165,9 @@ class _Builder:
         if invariant:
             promoter = bytearray(self.background(up, gc=0.68, cpg_keep=1.0))
         else:
-            promoter = bytearray(self.background(up, gc=0.32))
+            promoter = bytearray(self.background(up, gc=0.30))
+            promoter[up - 85 : up - 85 + len(CCAAT_BOX)] = CCAAT_BOX.encode()
+            promoter[up - 2 : up] = self.motif(INITIATOR[:2])  # the initiator's YY; its A is the TSS
         promoter[up - 31 : up - 25] = TATA_BOX.encode()
         lead = self.background(self.length(50, 200))
         parts += [lead, bytes(promoter)]
@@ -168,12 +177,17 @@ class _Builder:
         # Mature transcript: 5'UTR + CDS + 3'UTR (coding), or one non-coding body (lncRNA).
         utr3_len = self.length(150, 400)
         if coding:
-            utr5 = self.background(self.length(60, 200), gc=0.5).replace(b"ATG", b"ACG")
+            utr5 = self.background(self.length(60, 200), gc=EXON_GC).replace(b"ATG", b"ACG")
             cds = b"ATG" + self.codons(self.length(100, 350)) + STOP_CODONS[rng.integers(3)].encode()
             body = utr5 + cds
         else:
-            utr5, body = b"", self.background(self.length(400, 1500), gc=0.45)
-        utr3 = bytearray(self.background(utr3_len))
+            utr5, body = b"", self.background(self.length(400, 1500), gc=EXON_GC)
+        if not invariant:  # the rest of the initiator, from the TSS
+            body = self.motif(INITIATOR[2:]) + body[4:]
+        utr3 = bytearray(self.background(utr3_len, gc=EXON_GC))
+        for _ in range(self.length(2, 4)):  # AU-rich elements, clear of the polyA signal
+            at = self.length(0, utr3_len - 40)
+            utr3[at : at + len(ARE)] = ARE.encode()
         pas = utr3_len - self.length(15, 30)  # polyA signal 15-30 bp upstream of the cleavage site
         utr3[pas : pas + 6] = POLYA_SIGNAL.encode()
         mrna = body + bytes(utr3)

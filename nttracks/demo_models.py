@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .demo import INVARIANT_MOTIFS, SPECIFIC_MOTIFS, revcomp
+from .demo import ARE, CCAAT_BOX, CTCF_CORE, INVARIANT_MOTIFS, SPECIFIC_MOTIFS, TATA_BOX, Element, revcomp
 from .errors import ModelError
 
 HELD_OUT = "chr2"
@@ -34,7 +34,8 @@ ACTIVITY_TABLE = "enhancer_activity.tsv"
 MOTIF_WEIGHT = 0.75  # log2 enrichment one motif site adds to its activity
 ACTIVITY_NOISE = 0.1  # sd of the seeded noise on each activity
 
-_IUPAC_RE = {"A": "A", "C": "C", "G": "G", "T": "T", "N": "[ACGT]", "R": "[AG]", "Y": "[CT]", "W": "[AT]"}
+_IUPAC_RE = {"A": "A", "C": "C", "G": "G", "T": "T", "N": "[ACGT]", "R": "[AG]", "Y": "[CT]", "W": "[AT]",
+             "K": "[GT]", "M": "[AC]"}
 
 
 def models_dir() -> Path:
@@ -56,7 +57,7 @@ def shipped(name: str) -> Path:
 
 def _pattern(motif: str) -> re.Pattern[bytes]:
     forward = "".join(_IUPAC_RE[c] for c in motif)
-    reverse = "".join(_IUPAC_RE[c] for c in revcomp(motif.encode()).decode().translate(str.maketrans("RY", "YR")))
+    reverse = "".join(_IUPAC_RE[c] for c in revcomp(motif.encode()).decode().translate(str.maketrans("RYKM", "YRMK")))
     return re.compile(f"(?=({forward}|{reverse}))".encode())
 
 
@@ -77,3 +78,44 @@ def enhancer_activities(seq: bytes, rng: np.random.Generator) -> tuple[float, fl
     dev, hk = motif_counts(seq)
     noise = rng.normal(0.0, ACTIVITY_NOISE, size=2)
     return float(MOTIF_WEIGHT * dev + noise[0]), float(MOTIF_WEIGHT * hk + noise[1])
+
+
+# Where each kind of planted motif lies: (annotated class it is planted in, motifs scanned for there).
+# Splice sites and polyA signals are annotated base by base, so their whole interval counts.
+MOTIFS_IN = {
+    "enhancer_Tissue_invariant": INVARIANT_MOTIFS,
+    "enhancer_Tissue_specific": SPECIFIC_MOTIFS,
+    "CTCF-bound": (CTCF_CORE,),
+    "promoter_Tissue_invariant": (TATA_BOX,),
+    "promoter_Tissue_specific": (TATA_BOX, CCAAT_BOX),
+    "3UTR": (ARE,),
+}
+WHOLE_SITES = ("splice_donor", "splice_acceptor", "polyA_signal")
+
+
+def planted_motif_sites(seq: bytes, elements: list[Element], kinds: tuple[str, ...] | None = None) -> np.ndarray:
+    """(len(seq),) bool: the bases of the planted motifs of one chromosome (``elements`` are its annotation):
+    transcription-factor sites in enhancers, CTCF cores, TATA and CCAAT boxes in promoters, AU-rich elements
+    in 3'UTRs (either strand, found by pattern inside their element), and the annotated splice sites and
+    polyA signals. ``kinds``: only the elements of these classes."""
+    mask = np.zeros(len(seq), dtype=bool)
+    upper = seq.upper()
+    patterns = {name: [_pattern(m) for m in motifs] for name, motifs in MOTIFS_IN.items()}
+    for e in elements:
+        if kinds is not None and e.name not in kinds:
+            continue
+        if e.name in WHOLE_SITES:
+            mask[e.start : e.end] = True
+        for pattern in patterns.get(e.name, ()):
+            for hit in pattern.finditer(upper, e.start, e.end):
+                if hit.start() + len(hit.group(1)) <= e.end:
+                    mask[hit.start() : hit.start() + len(hit.group(1))] = True
+    return mask
+
+
+def background_bases(length: int, elements: list[Element]) -> np.ndarray:
+    """(length,) bool: the bases of one chromosome outside every annotated element (repeats and gaps too)."""
+    mask = np.ones(length, dtype=bool)
+    for e in elements:
+        mask[e.start : e.end] = False
+    return mask
