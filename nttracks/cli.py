@@ -377,9 +377,10 @@ def serve_cmd(
 def evaluate_cmd(
     hub: Annotated[Path, typer.Argument(help="A hub directory an nttracks genome run wrote (manifest.json).")],
     truth: Annotated[
-        Path,
-        typer.Option(help="Truth annotation: a BED with SegmentNT class names in the name column (e.g. the demo "
-                     "genome's demo.bed), or a GENCODE/Ensembl GTF (genes, exons, introns, splice sites, UTRs)."),
+        str,
+        typer.Option(help="Truth annotation: a BED with SegmentNT class names in the name column, a GENCODE/"
+                     "Ensembl GTF (genes, exons, introns, splice sites, UTRs), or 'demo' (the demo genome's "
+                     "planted elements)."),
     ],
     family: Annotated[str, typer.Option(help="The family whose element tracks to score.")] = "elements",
     chroms: Annotated[
@@ -392,7 +393,7 @@ def evaluate_cmd(
     the tracks scored. Writes <assembly>/<family>_evaluation.tsv and .png into the hub and shows them on the
     family's description page.
 
-    Example: nttracks evaluate hub/ --truth ~/.cache/nttracks/genomes/demo/v1/demo.bed
+    Example: nttracks genome demo --out hub/ && nttracks evaluate hub/ --truth demo
     """
     from .evaluate import evaluate
 

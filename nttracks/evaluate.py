@@ -73,10 +73,13 @@ class Evaluation:
 
 
 def read_truth(path: str | os.PathLike[str]) -> Truth:
-    """Class -> chrom -> intervals of a BED (class in the name column) or a GTF/GFF (see the module doc)."""
+    """Class -> chrom -> intervals of a BED (class in the name column) or a GTF/GFF (see the module doc);
+    ``demo`` names the demo genome's annotation."""
     import pybedtools
 
-    path = Path(path)
+    from .summaries import resolve_annotation
+
+    path = resolve_annotation(str(path))
     if not path.is_file():
         raise UsageError(f"truth annotation {path} does not exist; give a BED or GTF file")
     try:
