@@ -1,6 +1,6 @@
 """Nightly reruns: how long a rerun takes when nothing changed, and when one chromosome changed.
 
-    python benchmarks/bench_nightly.py                 # demo genome, the demo config's families
+    python benchmarks/bench_nightly.py                 # demo genome, the demo config's families (its models)
     python benchmarks/bench_nightly.py --toy           # the toy family only (seconds, not minutes)
 
 Each number is the wall time of ``nttracks genome demo --out HUB`` as a subprocess (the way cron runs

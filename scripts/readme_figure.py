@@ -2,7 +2,7 @@
 """The README figure: a demo hub's tracks over one planted gene of the held-out chromosome, with the gene's
 true promoter, exons and splice sites drawn beneath.
 
-    nttracks genome demo --config configs/demo_trained.yaml --out hub/
+    nttracks genome demo --out hub/
     python scripts/readme_figure.py hub/ docs/demo_gene.png
 
 It picks the first protein-coding gene on the held-out chromosome (chr2) with two or more introns, and
@@ -63,7 +63,7 @@ def main() -> None:
               if c in manifest["families"].get(f, {}).get("tracks", {})]
     if not panels:
         raise SystemExit(f"{args.hub} has none of the element, sensitivity or enhancer tracks; build it with "
-                         "configs/demo_trained.yaml")
+                         "nttracks genome demo (configs/demo.yaml)")
     fig, axes = plt.subplots(len(panels) + 1, 1, figsize=(10, 0.85 * len(panels) + 1.6), sharex=True, dpi=120,
                              gridspec_kw={"height_ratios": [1] * len(panels) + [1.2]})
     for ax, (family, channel, label, color) in zip(axes, panels, strict=False):

@@ -11,7 +11,9 @@ import pytest
 from conftest import snapshot
 
 from nttracks.cli import main
+from nttracks.config import config_for_genome, load_config
 from nttracks.models import save_random_nt
+from nttracks.planning import RunRequest, plan_run
 
 
 def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -132,15 +134,23 @@ def test_out_required_without_dry_run(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_demo_run_and_dry_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The default demo (configs/demo.yaml: the shipped demo models): its plan, then a run (one chromosome)."""
     code, out, _ = run_cli(["genome", "demo", "--dry-run"], capsys)
     assert code == 0
-    assert "toy: 734 windows of 1,200 bp" in out and "estimated output" in out
+    plan = plan_run(RunRequest(genome="demo", config=load_config(config_for_genome("demo"))), dry_run=True)
+    assert [fam.name for fam in plan.families] == ["elements", "enhancer", "sensitivity", "attention"]
+    for fam in plan.families:
+        assert f"{fam.name}: {len(fam.window_rows):,} windows of {fam.geometry.window:,} bp" in out
+    assert "toy:" not in out and "estimated output" in out
     hub = tmp_path / "hub"
-    code, out, err = run_cli(["genome", "demo", "--out", str(hub), "--base-url", "https://example.org/hub"], capsys)
+    code, out, err = run_cli(["genome", "demo", "--out", str(hub), "--chroms", "chr3",
+                              "--base-url", "https://example.org/hub"], capsys)
     assert code == 0, err
     assert f"wrote {hub}/hub.txt" in out
     assert (hub / "hub.txt").is_file() and (hub / "washu.json").is_file() and (hub / "manifest.json").is_file()
     assert "families:" in (hub / "config.yaml").read_text()
+    manifest = json.loads((hub / "manifest.json").read_text())
+    assert list(manifest["families"]) == ["elements", "enhancer", "sensitivity", "attention"]
 
 
 def test_help_explains_every_option(capsys: pytest.CaptureFixture[str]) -> None:

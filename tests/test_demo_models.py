@@ -11,7 +11,7 @@ import torch
 from nttracks.demo import generate
 from nttracks.demo_models import HELD_OUT, MOTIF_WEIGHT, enhancer_activities, models_dir, motif_counts, shipped
 from nttracks.errors import CheckpointError, ModelError
-from nttracks.models.loading import load_nt, read_tensors, resolve_checkpoint, save_checkpoint
+from nttracks.models.loading import checkpoint_digest, load_nt, read_tensors, resolve_checkpoint, save_checkpoint
 from nttracks.models.segment_nt import FEATURES, load_segment_nt
 
 
@@ -71,24 +71,29 @@ def test_activity_table_is_deepstarr_style() -> None:
     assert held and all(line.split("\t")[header.index("split")] != "train" for line in held)
 
 
-def test_trained_demo_config_builds_and_evaluates(tmp_path) -> None:
-    """configs/demo_trained.yaml runs every family on the shipped models (chr3 only, to stay fast), and
-    nttracks evaluate scores the hub against the demo annotation without breaking the hub."""
+def test_the_demo_builds_on_the_shipped_models_and_evaluates(tmp_path) -> None:
+    """``nttracks genome demo`` (no --config: configs/demo.yaml) runs every family but the toy on the shipped
+    models (chr3 only, to stay fast), and nttracks evaluate scores the hub against the demo annotation
+    without breaking the hub."""
     from typer.testing import CliRunner
 
     from nttracks.cli import app
     from nttracks.demo import demo_annotation_path
     from nttracks.hubcheck import validate_hub
-    from nttracks.resources import resource_dir
 
     out = tmp_path / "hub"
-    config = resource_dir("configs") / "demo_trained.yaml"
     runner = CliRunner()
-    built = runner.invoke(app, ["genome", "demo", "--config", str(config), "--chroms", "chr3", "--out", str(out)])
+    built = runner.invoke(app, ["genome", "demo", "--chroms", "chr3", "--out", str(out)])
     assert built.exit_code == 0, built.output
     manifest = json.loads((out / "manifest.json").read_text())
-    assert set(manifest["families"]) == {"elements", "enhancer", "sensitivity", "attention"}
-    assert "demo-segment-nt" in manifest["families"]["elements"]["model"]
+    families = manifest["families"]
+    assert set(families) == {"elements", "enhancer", "sensitivity", "attention"}
+    for name, checkpoint in [("elements", "demo-segment-nt"), ("enhancer", "demo-enhancer"),
+                             ("sensitivity", "demo-nt"), ("attention", "demo-nt")]:
+        assert checkpoint in families[name]["model"], (name, families[name]["model"])
+        assert families[name]["checkpoint_digest"] == checkpoint_digest(resolve_checkpoint(checkpoint)), name
+    assert {"recon_accuracy", "perplexity"} <= set(families["sensitivity"]["tracks"])  # reconstruction channels
+    assert "hub nttracks_demo\n" in (out / "hub.txt").read_text()
     scored = runner.invoke(app, ["evaluate", str(out), "--truth", str(demo_annotation_path())])
     assert scored.exit_code == 0, scored.output
     rows = (out / "demo" / "elements_evaluation.tsv").read_text().splitlines()[1:]

@@ -32,7 +32,8 @@ def test_assembly_hub_config_has_the_2bit_aliases_one_bigwig_track_each_and_a_se
     (display,) = exon["displays"]
     assert display["type"] == "LinearWiggleDisplay" and (display["minScore"], display["maxScore"]) == (0, 1)
     assert display["renderers"]["XYPlotRenderer"]["color"] == "rgb(44,160,44)"
-    assert exon["metadata"]["licence"] == "CC BY-NC-SA 4.0 (SegmentNT weights, InstaDeep)"
+    assert exon["metadata"]["licence"] == ("CC BY-NC-SA 4.0 (SegmentNT weights, InstaDeep); the demo's "
+                                           "demo-segment-nt: MIT, as nttracks")
     (view,) = config["defaultSession"]["views"]
     assert [t["configuration"] for t in view["tracks"]] == [t for t in tracks if t.startswith("elements_")]
     assert all(t["displays"][0]["configuration"] == f"{t['configuration']}-LinearWiggleDisplay"

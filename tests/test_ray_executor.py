@@ -18,7 +18,7 @@ import numpy as np
 import pyBigWig
 import pytest
 import yaml
-from conftest import snapshot
+from conftest import TOY_DEMO, snapshot
 from test_cli import run_cli
 from test_runs import check_hub, toy_config
 
@@ -86,15 +86,17 @@ def assert_identical(local: Path, remote: Path, manifest: dict) -> None:
 
 
 def demo_config(batch_size: int) -> object:
-    """configs/demo.yaml, with smaller batches (a shard of a few windows then runs no padding windows)."""
+    """configs/demo.yaml (elements, enhancer, sensitivity, attention on the shipped demo models) plus the toy
+    family, with smaller batches (a shard of a few windows then runs no padding windows)."""
     data = yaml.safe_load(config_for_genome("demo").read_text())
+    data["families"] = {"toy": dict(TOY_DEMO["families"]["toy"]), **data["families"]}
     for family in data["families"].values():
         family["batch_size"] = batch_size
     return parse_config(data, source=str(config_for_genome("demo")))
 
 
 def test_demo_hub_is_identical_to_the_local_executors(executor: object, tmp_path: Path) -> None:
-    """The demo config (toy, sensitivity and attention on the demo's random NT), in several shards a family."""
+    """The demo config's families and the toy, in several shards a family."""
     bed = tmp_path / "regions.bed"
     bed.write_text("chr1\t1000\t9000\nchr2\t150000\t158000\nchr3\t0\t1800\n")
     request = RunRequest(genome="demo", config=demo_config(batch_size=4), regions=bed, shard_bases=4_000)

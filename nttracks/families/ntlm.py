@@ -2,8 +2,8 @@
 v2), the demo's seeded random one, their window geometry, preflight checks and FLOP estimate.
 
 ``checkpoint: demo`` names a tiny NT-v2-architecture masked LM with seeded random weights, generated at
-first use into ``<cache>/models/demo-nt-v<DEMO_MODEL_VERSION>/`` (the same bytes on every machine), until the
-project ships trained demo models. Its tracks show the pipeline working, not biology.
+first use into ``<cache>/models/demo-nt-v<DEMO_MODEL_VERSION>/`` (the same bytes on every machine), for tests:
+its tracks show the pipeline working, not biology. The demo hub runs the trained ``demo-nt`` the package ships.
 
 Windows lie on the 6-mer grid of N-free contigs and are whole 6-mers (a multiple of 6 bp), so every DNA
 token is a 6-mer; the default of 5,994 bp (999 tokens + CLS = 1,000) fits both NT v1 (at most 1,000
