@@ -7,7 +7,8 @@ true promoter, exons and splice sites drawn beneath.
 
 It picks the first protein-coding gene on the held-out chromosome (chr2) with two or more introns, and
 plots the tracks the hub has of: elements (exon, intron, splice donor, splice acceptor, promoters),
-sensitivity (constraint) and enhancer (developmental, housekeeping).
+sensitivity (constraint, its running mean) and enhancer (developmental); the truth row marks the gene's
+planted motif sites (TATA/CCAAT boxes, AU-rich elements, the polyA signal) as ticks.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from nttracks.demo import read_annotation  # noqa: E402
-from nttracks.demo_models import HELD_OUT  # noqa: E402
+from nttracks.demo import generate, read_annotation  # noqa: E402
+from nttracks.demo_models import HELD_OUT, planted_motif_sites  # noqa: E402
 
 PANELS = [
     ("elements", "exon", "exon", "#1b9e77"),
@@ -36,6 +37,7 @@ PANELS = [
     ("enhancer", "developmental", "enhancer dev.", "#e6ab02"),
 ]
 FLANK = 400
+SMOOTH = 25  # bp: the constraint panel's running mean
 
 
 def main() -> None:
@@ -70,7 +72,13 @@ def main() -> None:
         bw = pyBigWig.open(str(args.hub / manifest["families"][family]["tracks"][channel]))
         y = np.asarray(bw.values(gene.chrom, lo, hi, numpy=True), dtype=np.float64)
         bw.close()
-        ax.fill_between(x, np.nan_to_num(y), color=color, linewidth=0, step="mid")
+        if family == "sensitivity":  # per-base bits are noisy: their running mean over SMOOTH bp, about 0
+            y = np.convolve(np.nan_to_num(y), np.ones(SMOOTH) / SMOOTH, mode="same")
+            ax.axhline(0, color="#999999", linewidth=0.5)
+            ax.plot(x, y, color=color, linewidth=0.8)
+            label = f"{label}\n{SMOOTH}-bp mean"
+        else:
+            ax.fill_between(x, np.nan_to_num(y), color=color, linewidth=0, step="mid")
         ax.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
         ax.tick_params(labelsize=7)
         if family == "elements":
@@ -88,6 +96,9 @@ def main() -> None:
             truth.plot([e.end, e.end], [-0.8, -0.35], color="#e7298a", linewidth=2)
         elif e.name.startswith("promoter"):
             truth.add_patch(plt.Rectangle((e.start, -0.15), e.end - e.start, 0.3, color="#66a61e"))
+    seq = generate()[0][gene.chrom]
+    sites = np.flatnonzero(planted_motif_sites(seq, parts[gene.id]))  # TATA/CCAAT boxes, AREs, polyA signal
+    truth.plot(sites, np.full(sites.size, -0.55), "|", color="#444444", markersize=5)
     truth.set_ylim(-1, 1)
     truth.set_yticks([])
     truth.set_ylabel(f"truth\n{gene.id} ({gene.strand})", rotation=0, ha="right", va="center", fontsize=8)
