@@ -35,7 +35,7 @@ from .genome import Contig
 from .summaries import Annotation, merge
 
 BACKGROUND = "background"
-PER_CLASS = 60  # windows per class at most: enough for a picture, seconds of compute
+PER_CLASS = 40  # windows per class at most: enough for a picture, a few seconds of compute
 NEIGHBOURS = 10  # the k of the neighbour purity
 MIN_POINTS = 10  # fewer windows than this make no map (t-SNE needs a neighbourhood)
 SEED = 20240521
@@ -224,12 +224,10 @@ def chance_purity(label: np.ndarray) -> float:
     return float((counts * (counts - 1)).sum() / (n * (n - 1)))
 
 
-def embedding_map(model: Any, read: ReadCodes, annotation: Annotation, contigs: Sequence[Contig], window: int,
-                  *, grid: int = 6, per_class: int = PER_CLASS, seed: int = SEED, batch_size: int = 64,
+def embedding_map(model: Any, read: ReadCodes, windows: Windows, *, seed: int = SEED, batch_size: int = 64,
                   device: Any = "cpu") -> EmbeddingMap | None:
-    """The map of ``model``'s mean-pooled embeddings of windows on ``contigs`` (``pick_windows``), or None
-    when fewer than ``MIN_POINTS`` windows, or windows of one class only, fit."""
-    windows = pick_windows(annotation, contigs, window, grid=grid, per_class=per_class, seed=seed)
+    """The map of ``model``'s mean-pooled embeddings of ``windows`` (``pick_windows``), their codes from
+    ``read``; None when there are fewer than ``MIN_POINTS`` windows, or windows of one class only."""
     if len(windows) < MIN_POINTS or len(np.unique(windows.label)) < 2:
         return None
     x = mean_embeddings(model, read_windows(windows, read), batch_size=batch_size, device=device)

@@ -97,4 +97,7 @@ def test_trained_demo_config_builds_and_evaluates(tmp_path) -> None:
     auroc = {r.split("\t")[1]: r.split("\t")[5] for r in rows if r.split("\t")[2] == "all"}
     assert auroc.pop("CTCF-bound") != "NA" and set(auroc.values()) == {"NA"}
     assert "elements_evaluation.png" in (out / "demo" / "elements.html").read_text()
+    # chr3's elements (at 300 and 560 bp) lie too near its start for a 1,200-bp window centred on them
+    assert "No embedding map: 0 windows of 1,200 bp centred on elements" in (
+        out / "demo" / "sensitivity.html").read_text()
     assert validate_hub(out) == []

@@ -83,8 +83,10 @@ def test_the_map_keeps_apart_what_differs_and_mixes_what_does_not(tmp_path: Path
     genome, ann = composition_genome(tmp_path)
     model = KmerOneHotModel(Geometry(window=300, multiple=6, min_length=6, grid=6))
     with genome:
-        m = embedmap.embedding_map(model, genome.codes, ann, genome.contigs(), 300, per_class=30)
-        again = embedmap.embedding_map(model, genome.codes, ann, genome.contigs(), 300, per_class=30)
+        windows = embedmap.pick_windows(ann, genome.contigs(), 300, per_class=30)
+        m = embedmap.embedding_map(model, genome.codes, windows)
+        again = embedmap.embedding_map(model, genome.codes, embedmap.pick_windows(ann, genome.contigs(), 300,
+                                                                                  per_class=30))
     assert m is not None and again is not None
     w = m.windows
     assert w.counts() == {"at": 30, "gc": 30, "same_a": 30, "same_b": 30, "background": 30}
@@ -124,12 +126,12 @@ def test_too_few_windows_make_no_map(tmp_path: Path) -> None:
         few = annotation({"site": {"chr1": [(70, 80)]}})
         w = embedmap.pick_windows(few, genome.contigs(), 120)
         assert w.counts() == {"site": 1, "background": 3} and w.start.tolist() == [12, 0, 6, 24]
-        assert embedmap.embedding_map(model, genome.codes, few, genome.contigs(), 120) is None
+        assert embedmap.embedding_map(model, genome.codes, w) is None
         # plenty of background windows but no element window: one class, no map
         elsewhere = annotation({"site": {"chr1": [(195, 200)]}})
         w = embedmap.pick_windows(elsewhere, genome.contigs(), 60)
         assert w.counts()["site"] == 0 and len(w) >= embedmap.MIN_POINTS
-        assert embedmap.embedding_map(model, genome.codes, elsewhere, genome.contigs(), 60) is None
+        assert embedmap.embedding_map(model, genome.codes, w) is None
 
 
 def test_embedding_map_settings_are_checked() -> None:
@@ -147,8 +149,9 @@ def test_embedding_map_settings_are_checked() -> None:
 
 
 def test_the_trained_demo_shows_its_embedding_map(tmp_path: Path) -> None:
-    """The sensitivity family of configs/demo_trained.yaml (unmasked, one channel, to stay fast) on the
-    held-out chromosome: the map of the shipped masked LM's embeddings on the page, its points beside it."""
+    """The sensitivity family of configs/demo_trained.yaml (unmasked, one channel, 12 kb of tracks, to stay
+    fast) on the held-out chromosome: the map of the shipped masked LM's embeddings of windows all over it on
+    the page, its points beside it, every window N-free and centred on an element of its class."""
     from typer.testing import CliRunner
 
     from nttracks.cli import app
@@ -163,9 +166,10 @@ def test_the_trained_demo_shows_its_embedding_map(tmp_path: Path) -> None:
     sensitivity.pop("k", None)
     config = tmp_path / "c.yaml"
     config.write_text(yaml.safe_dump({"hub": trained["hub"], "families": {"sensitivity": sensitivity}}))
+    (tmp_path / "keep.bed").write_text("chr2\t0\t12000\n")  # tracks on 12 kb; the map over all of chr2
     out = tmp_path / "hub"
-    built = CliRunner().invoke(app, ["genome", "demo", "--config", str(config), "--chroms", "chr2", "--out",
-                                     str(out)])
+    built = CliRunner().invoke(app, ["genome", "demo", "--config", str(config), "--chroms", "chr2", "--regions",
+                                     str(tmp_path / "keep.bed"), "--out", str(out)])
     assert built.exit_code == 0, built.output
     assert validate_hub(out) == []
     page = (out / "demo" / "sensitivity.html").read_text()
@@ -173,7 +177,8 @@ def test_the_trained_demo_shows_its_embedding_map(tmp_path: Path) -> None:
     assert "at layer 2 of 2" in page and '<a href="sensitivity_embedding_map.tsv">' in page
     summary = json.loads((out / "manifest.json").read_text())["families"]["sensitivity"]["summary"]
     counts = summary["embedding_map"]["windows"]
-    assert counts["gap"] == 0 and 0 < counts["exon"] <= 60 and counts["background"] == 60  # gaps are N
+    assert counts["gap"] == 0 and 0 < counts["exon"] <= embedmap.PER_CLASS
+    assert counts["background"] == embedmap.PER_CLASS  # gaps are N
     assert f"<tr><td>exon</td><td>{counts['exon']}</td></tr>" in page
     picture, points = out / "demo" / "sensitivity_embedding_map.png", out / "demo" / "sensitivity_embedding_map.tsv"
     assert picture.read_bytes().startswith(b"\x89PNG")

@@ -191,18 +191,21 @@ class SensitivityFamily(Family):
                                     dtype=torch_dtype(settings.precision, device))
         model = embedmap.BackboneTokens(backbone, settings.embedding_layer)
         layers = backbone.config.layers
-        found = embedmap.embedding_map(model, genome.codes, annotation, contigs, geometry.window,
-                                       grid=geometry.grid, batch_size=settings.batch_size or 64, device=device)
-        logging.getLogger(__name__).info("sensitivity: embedding map of %s windows in %.1f s",
-                                         len(found.windows) if found else 0, time.perf_counter() - began)
+        windows = embedmap.pick_windows(annotation, contigs, geometry.window, grid=geometry.grid)
+        found = embedmap.embedding_map(model, genome.codes, windows, batch_size=settings.batch_size or 64,
+                                       device=device)
+        logging.getLogger(__name__).info("sensitivity: embedding map of %d windows in %.1f s", len(windows),
+                                         time.perf_counter() - began)
         chroms = sorted({c.chrom for c in contigs}, key=[c.chrom for c in contigs].index)
         where = f"{len(chroms)} chromosomes" if len(chroms) > 3 else ", ".join(chroms)
         label = ntlm.model_label(settings, "masked LM")
         head = "<h2>Embedding map</h2>\n"
         if found is None:
-            text = (f"{head}<p>No embedding map: fewer than {embedmap.MIN_POINTS} windows of {geometry.window:,} "
-                    f"bp centred on elements of the annotation <code>{html.escape(str(annotation.path))}</code> "
-                    f"(or of fewer than two classes) fit in the N-free contigs of {html.escape(where)}.</p>\n")
+            elements = len(windows) - windows.counts()[windows.classes[-1]]
+            text = (f"{head}<p>No embedding map: {elements} windows of {geometry.window:,} bp centred on elements "
+                    f"of the annotation <code>{html.escape(str(annotation.path))}</code> fit in the N-free contigs "
+                    f"of {html.escape(where)}, and {len(windows) - elements} background windows; a map needs "
+                    f"{embedmap.MIN_POINTS} windows in all and an element class beside the background.</p>\n")
             return Summary(text, {}, {"embedding_map": None})
         w = found.windows
         counts = w.counts()
