@@ -3,6 +3,7 @@ construction (and mixes two drawn alike), the sensitivity family's setting, and 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -146,6 +147,14 @@ def test_embedding_map_settings_are_checked() -> None:
     ok = parse_config({"families": {"sensitivity": {"checkpoint": "demo-nt", "annotation": "demo",
                                                     "embedding_map": True, "embedding_layer": 1}}})
     assert ok.families["sensitivity"].embedding_layer == 1
+    from nttracks.families import get_family
+
+    family = get_family("sensitivity")
+    settings = dataclasses.replace(ok.families["sensitivity"], embedding_layer=3)
+    assert family.preflight(ok.families["sensitivity"], family.geometry(settings), dry_run=False) == []
+    with pytest.raises(ConfigError, match=r"families\.sensitivity\.embedding_layer: 3, but checkpoint demo-nt has "
+                                          r"layers 0\.\.2"):
+        family.preflight(settings, family.geometry(settings), dry_run=False)
 
 
 def test_the_trained_demo_shows_its_embedding_map(tmp_path: Path) -> None:

@@ -104,8 +104,9 @@ class SensitivityFamily(Family):
         notes, arch = ntlm.preflight(settings, geometry, self.name, dry_run=dry_run)
         if arch is not None and settings.embedding_layer is not None and settings.embedding_layer > arch["layers"]:
             raise ConfigError(
-                f"{self.name}: embedding_layer {settings.embedding_layer}: checkpoint {settings.checkpoint} has "
-                f"layers 0..{arch['layers']} (0: the token embeddings, {arch['layers']}: the last)"
+                f"families.{self.name}.embedding_layer: {settings.embedding_layer}, but checkpoint "
+                f"{settings.checkpoint} has layers 0..{arch['layers']} (0: the token embeddings, {arch['layers']}: "
+                "the last); choose one of them"
             )
         return notes
 
@@ -172,7 +173,6 @@ class SensitivityFamily(Family):
         }
         return Summary(text, {PICTURE: picture}, data)
 
-
     def model_summary(self, settings: SensitivitySettings, geometry: Geometry, genome: Any, contigs: Any,
                       device: Any) -> Summary | None:
         """With ``embedding_map``: the t-SNE map of the backbone's mean-pooled embeddings of windows centred
@@ -225,8 +225,9 @@ class SensitivityFamily(Family):
             f"annotation <code>{html.escape(str(annotation.path))}</code> (at most {embedmap.PER_CLASS} per class, "
             f"chosen at random with seed {embedmap.SEED}), or, for <em>{html.escape(w.classes[-1])}</em>, a random "
             "window whose centre lies in no element; every window lies inside an N-free contig. Its position is "
-            f"the t-SNE (scikit-learn, perplexity {embedmap.perplexity_for(len(w)):.3g}, PCA initialisation, seed "
-            f"{embedmap.SEED}) of its embedding from {html.escape(label)} at layer {model.layer} of {layers} "
+            f"the t-SNE (scikit-learn, perplexity {embedmap.perplexity_for(len(w)):.3g}, PCA initialisation, "
+            f"{embedmap.TSNE_ITERATIONS} iterations, seed {embedmap.SEED}) of its embedding from "
+            f"{html.escape(label)} at layer {model.layer} of {layers} "
             f"({depth}), "
             "averaged over the window's 6-mer tokens (CLS excluded). Classes may overlap (an exon lies in a gene), "
             f"so their windows may too. Neighbour purity, the share of each point's {embedmap.NEIGHBOURS} nearest "
