@@ -239,7 +239,7 @@ def _build_and_publish(
         if built.rebuilt:
             rebuilt.add(fb.fam.name)
         fam = fb.fam
-        summary = _summarize(fam, staging, fb.rel, hub_genome)
+        summary = _summarize(fam, staging, fb.rel, hub_genome, genome, run, _driver_device(executor))
         description = fam.family.describe(fam.settings, fam.geometry, fam.plan.overlap)
         family_runs.append(FamilyRun(fam.name, built.label, fb.keys.weights,
                                      yaml.safe_dump(description, sort_keys=False), built.seam_qc,
@@ -530,17 +530,36 @@ def _write_bigwigs(
     return kept
 
 
-def _summarize(fam: FamilyPlan, staging: Path, rel: list[str], hub_genome: str) -> Summary | None:
-    """The family's summary of its finished bigWigs (``Family.summarize``); the files it shows (a picture)
-    are written beside the family's pages."""
-    summary = fam.family.summarize(fam.settings, {ch: staging / r for ch, r in zip(fam.channels, rel, strict=True)})
-    if summary is None:
+def _summarize(fam: FamilyPlan, staging: Path, rel: list[str], hub_genome: str, genome: Genome, run: RunPlan,
+               device: Any) -> Summary | None:
+    """The family's summary of its finished bigWigs (``Family.summarize``) followed by the one its model makes
+    over the genome (``Family.model_summary``); the files they show (pictures, tables) are written beside the
+    family's pages."""
+    parts = [fam.family.summarize(fam.settings, {ch: staging / r for ch, r in zip(fam.channels, rel, strict=True)}),
+             fam.family.model_summary(fam.settings, fam.geometry, genome, run.contigs, device)]
+    parts = [p for p in parts if p is not None]
+    if not parts:
         return None
-    for name, data in summary.files.items():
+    files: dict[str, bytes] = {}
+    data: dict[str, Any] = {}
+    for part in parts:
+        clash = (files.keys() & part.files.keys()) | (data.keys() & part.data.keys())
+        if clash:
+            raise OutputError(f"the {fam.name} family's two summaries both write {', '.join(sorted(clash))}")
+        files.update(part.files)
+        data.update(part.data)
+    for name, content in files.items():
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
             raise OutputError(f"the {fam.name} family's summary names a file {name!r} that is not a plain file name")
-        (staging / hub_genome / name).write_bytes(data)
-    return summary
+        (staging / hub_genome / name).write_bytes(content)
+    return Summary("".join(p.html for p in parts), files, data)
+
+
+def _driver_device(executor: Any) -> Any:
+    """Where a family's model summary runs: the local executor's device; the CPU beside a Ray cluster (its
+    GPUs are the workers')."""
+    device = getattr(executor, "device", None)
+    return device if hasattr(device, "type") else "cpu"
 
 
 def _write_assembly(genome: Genome, hub_genome: str, staging: Path) -> AssemblySpec:

@@ -78,7 +78,6 @@ def test_the_demo_builds_on_the_shipped_models_and_evaluates(tmp_path) -> None:
     from typer.testing import CliRunner
 
     from nttracks.cli import app
-    from nttracks.demo import demo_annotation_path
     from nttracks.hubcheck import validate_hub
 
     out = tmp_path / "hub"
@@ -94,7 +93,7 @@ def test_the_demo_builds_on_the_shipped_models_and_evaluates(tmp_path) -> None:
         assert families[name]["checkpoint_digest"] == checkpoint_digest(resolve_checkpoint(checkpoint)), name
     assert {"recon_accuracy", "perplexity"} <= set(families["sensitivity"]["tracks"])  # reconstruction channels
     assert "hub nttracks_demo\n" in (out / "hub.txt").read_text()
-    scored = runner.invoke(app, ["evaluate", str(out), "--truth", str(demo_annotation_path())])
+    scored = runner.invoke(app, ["evaluate", str(out), "--truth", "demo"])  # the demo's annotation by name
     assert scored.exit_code == 0, scored.output
     rows = (out / "demo" / "elements_evaluation.tsv").read_text().splitlines()[1:]
     assert {tuple(r.split("\t")[1:3]) for r in rows} == {(c, k) for c in FEATURES for k in ("chr3", "all")}
@@ -102,4 +101,8 @@ def test_the_demo_builds_on_the_shipped_models_and_evaluates(tmp_path) -> None:
     auroc = {r.split("\t")[1]: r.split("\t")[5] for r in rows if r.split("\t")[2] == "all"}
     assert auroc.pop("CTCF-bound") != "NA" and set(auroc.values()) == {"NA"}
     assert "elements_evaluation.png" in (out / "demo" / "elements.html").read_text()
+    # chr3's two elements (at 300 and 560 bp) fit 300-bp windows centred on them: the map is drawn
+    summary = json.loads((out / "manifest.json").read_text())["families"]["sensitivity"]["summary"]
+    assert summary["embedding_map"]["windows"]["CTCF-bound"] == 1
+    assert '<img src="sensitivity_embedding_map.png"' in (out / "demo" / "sensitivity.html").read_text()
     assert validate_hub(out) == []

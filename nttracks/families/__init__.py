@@ -14,6 +14,8 @@ subclass in ``nttracks/families/<name>.py`` that says, in one place:
 - ``flops(settings, lengths)``: the forward FLOPs of windows of these lengths, for the dry run;
 - ``summarize(settings, tracks)``: optionally, a ``Summary`` of its finished bigWigs (e.g. per element
   class of an annotation) for its description pages and the manifest;
+- ``model_summary(settings, geometry, genome, contigs, device)``: optionally, a ``Summary`` its model makes
+  over the run's genome rather than from its tracks (e.g. ``sensitivity``'s embedding map);
 - its catalog entry and description page: ``trackhubs/catalog.yaml`` and ``trackhubs/<name>.html`` for
   the built-in families, or ``catalog_entry`` and ``html_template`` on the class for a family that
   lives elsewhere (a plug-in, or a family defined in a test).
@@ -137,6 +139,13 @@ class Family:
     def summarize(self, settings: Any, tracks: Mapping[str, Any]) -> Summary | None:
         """A summary of the finished bigWigs ``tracks`` ({channel: path}), or None (the default: none).
         Called after every track of the family is written; it reads them, never the model."""
+        return None
+
+    def model_summary(self, settings: Any, geometry: Geometry, genome: Any, contigs: Any,
+                      device: Any) -> Summary | None:
+        """A summary the family's model makes over the run's genome (a ``Genome``; ``contigs``: the N-free
+        runs of the run's chromosomes) on ``device``, or None (the default: none). Called after
+        ``summarize``; its html follows that summary's on the pages and its files lie beside them."""
         return None
 
     def describe(self, settings: Any, geometry: Geometry, overlap: int) -> dict[str, Any]:

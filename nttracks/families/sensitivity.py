@@ -14,6 +14,12 @@ k: with ``every_k``, the passes per window: pass j masks tokens j, j + k, j + 2k
     predicted while masked exactly once, and the run costs about k times as much. Required with ``every_k``,
     an error without it.
 
+embedding_map: with an annotation, also a t-SNE map of the backbone's mean-pooled embeddings of windows
+    centred on the annotation's elements, by class (``nttracks.embedmap``), on the page with its points as a
+    TSV. An error without ``annotation``.
+embedding_layer: the layer whose embeddings the map shows (0: the token embeddings; default: the last,
+    after the final LayerNorm). Only with ``embedding_map``.
+
 With an annotation, the page and the manifest carry the mean reconstruction accuracy, perplexity and
 constraint per element class, read from the finished bigWigs.
 """
@@ -36,6 +42,7 @@ CHANNELS = ("constraint", "entropy", "ref_prob", "recon_accuracy", "perplexity")
 MASKINGS = ("none", "every_k")
 SUMMARIZED = ("recon_accuracy", "perplexity", "constraint")
 PICTURE = "sensitivity_summary.png"
+MAP_PICTURE, MAP_TABLE = "sensitivity_embedding_map.png", "sensitivity_embedding_map.tsv"
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,8 @@ class SensitivitySettings(ntlm.MaskedLMSettings):
     channels: tuple[str, ...] = CHANNELS
     masking: str = "none"
     k: int | None = None
+    embedding_map: bool = False
+    embedding_layer: int | None = None
 
 
 class SensitivityFamily(Family):
@@ -72,6 +81,18 @@ class SensitivityFamily(Family):
                 f"{source}: {where}.k: k is the pass count of masking every_k; with masking none remove it, "
                 "or set masking: every_k"
             )
+        if settings.embedding_map and not settings.annotation:
+            raise ConfigError(
+                f"{source}: {where}.embedding_map: the embedding map colours windows centred on annotated "
+                f"elements by class, so it needs {where}.annotation (demo, or a BED of element classes); set it "
+                "or remove embedding_map"
+            )
+        if settings.embedding_layer is not None and not settings.embedding_map:
+            raise ConfigError(f"{source}: {where}.embedding_layer: chooses the layer of the embedding map; set "
+                              "embedding_map: true too, or remove it")
+        if settings.embedding_layer is not None and settings.embedding_layer < 0:
+            raise ConfigError(f"{source}: {where}.embedding_layer: {settings.embedding_layer} is not a layer; "
+                              "give 0 (the token embeddings) up to the model's layer count (the last)")
 
     def geometry(self, settings: SensitivitySettings) -> Geometry:
         return ntlm.geometry(resolution=1)
@@ -80,7 +101,14 @@ class SensitivityFamily(Family):
         return tuple(settings.channels)
 
     def preflight(self, settings: SensitivitySettings, geometry: Geometry, *, dry_run: bool) -> list[str]:
-        return ntlm.preflight(settings, geometry, self.name, dry_run=dry_run)[0]
+        notes, arch = ntlm.preflight(settings, geometry, self.name, dry_run=dry_run)
+        if arch is not None and settings.embedding_layer is not None and settings.embedding_layer > arch["layers"]:
+            raise ConfigError(
+                f"families.{self.name}.embedding_layer: {settings.embedding_layer}, but checkpoint "
+                f"{settings.checkpoint} has layers 0..{arch['layers']} (0: the token embeddings, {arch['layers']}: "
+                "the last); choose one of them"
+            )
+        return notes
 
     def weights_digest(self, settings: SensitivitySettings) -> str:
         from ..models.loading import checkpoint_digest
@@ -144,6 +172,76 @@ class SensitivityFamily(Family):
             },
         }
         return Summary(text, {PICTURE: picture}, data)
+
+    def model_summary(self, settings: SensitivitySettings, geometry: Geometry, genome: Any, contigs: Any,
+                      device: Any) -> Summary | None:
+        """With ``embedding_map``: the t-SNE map of the backbone's mean-pooled embeddings of windows centred
+        on the annotation's elements (``nttracks.embedmap``), its PNG and its points' TSV."""
+        if not settings.embedding_map:
+            return None
+        import logging
+        import time
+
+        from .. import embedmap, summaries
+        from ..models.loading import load_nt_backbone
+
+        began = time.perf_counter()
+        annotation = summaries.read_annotation(summaries.resolve_annotation(settings.annotation))
+        backbone = load_nt_backbone(ntlm.checkpoint_dir(settings), device=device,
+                                    dtype=torch_dtype(settings.precision, device))
+        model = embedmap.BackboneTokens(backbone, settings.embedding_layer)
+        layers = backbone.config.layers
+        windows = embedmap.pick_windows(annotation, contigs, geometry.window, grid=geometry.grid)
+        found = embedmap.embedding_map(model, genome.codes, windows, batch_size=settings.batch_size or 64,
+                                       device=device)
+        logging.getLogger(__name__).info("sensitivity: embedding map of %d windows in %.1f s", len(windows),
+                                         time.perf_counter() - began)
+        chroms = sorted({c.chrom for c in contigs}, key=[c.chrom for c in contigs].index)
+        where = f"{len(chroms)} chromosomes" if len(chroms) > 3 else ", ".join(chroms)
+        label = ntlm.model_label(settings, "masked LM")
+        head = "<h2>Embedding map</h2>\n"
+        if found is None:
+            elements = len(windows) - windows.counts()[windows.classes[-1]]
+            text = (f"{head}<p>No embedding map: {elements} windows of {geometry.window:,} bp centred on elements "
+                    f"of the annotation <code>{html.escape(str(annotation.path))}</code> fit in the N-free contigs "
+                    f"of {html.escape(where)}, and {len(windows) - elements} background windows; a map needs "
+                    f"{embedmap.MIN_POINTS} windows in all and an element class beside the background.</p>\n")
+            return Summary(text, {}, {"embedding_map": None})
+        w = found.windows
+        counts = w.counts()
+        title = (f"{label}, layer {model.layer} of {layers}\nmean-pooled embeddings of {w.window:,}-bp windows "
+                 f"({where})")
+        depth = ("the token embeddings" if model.layer == 0 else
+                 "after the final LayerNorm" if model.layer == layers else "a block's output")
+        shown = [c for c in w.classes if counts[c]]
+        absent = [c for c in w.classes if not counts[c]]
+        table = ("<table>\n<caption>Windows per class</caption>\n<tr><th>class</th><th>windows</th></tr>\n"
+                 + "".join(f"<tr><td>{html.escape(c)}</td><td>{counts[c]}</td></tr>\n" for c in shown)
+                 + "</table>\n")
+        text = (
+            f"{head}<p><img src=\"{MAP_PICTURE}\" alt=\"t-SNE map of window embeddings coloured by element "
+            "class\"></p>\n"
+            f"<p>Each point is one window of {w.window:,} bp on {html.escape(where)}: centred on an element of the "
+            f"annotation <code>{html.escape(str(annotation.path))}</code> (at most {embedmap.PER_CLASS} per class, "
+            f"chosen at random with seed {embedmap.SEED}), or, for <em>{html.escape(w.classes[-1])}</em>, a random "
+            "window whose centre lies in no element; every window lies inside an N-free contig. Its position is "
+            f"the t-SNE (scikit-learn, perplexity {embedmap.perplexity_for(len(w)):.3g}, PCA initialisation, "
+            f"{embedmap.TSNE_ITERATIONS} iterations, seed {embedmap.SEED}) of its embedding from "
+            f"{html.escape(label)} at layer {model.layer} of {layers} "
+            f"({depth}), "
+            "averaged over the window's 6-mer tokens (CLS excluded). Classes may overlap (an exon lies in a gene), "
+            f"so their windows may too. Neighbour purity, the share of each point's {embedmap.NEIGHBOURS} nearest "
+            f"neighbours in the map that share its class: {found.purity:.3f} (chance: {found.chance:.3f}). "
+            f'The points: <a href="{MAP_TABLE}">{MAP_TABLE}</a> (class, chrom, start, end, x, y).</p>\n'
+            + table
+            + (f"<p>No window fits for: {html.escape(', '.join(absent))}.</p>\n" if absent else "")
+        )
+        data = {"embedding_map": {
+            "picture": MAP_PICTURE, "points": MAP_TABLE, "window": w.window, "layer": model.layer,
+            "windows": counts, "neighbour_purity": _finite(found.purity), "chance_purity": _finite(found.chance),
+        }}
+        files = {MAP_PICTURE: embedmap.map_png(found, title), MAP_TABLE: embedmap.points_tsv(found)}
+        return Summary(text, files, data)
 
 
 def _finite(x: float) -> float | None:
