@@ -144,7 +144,12 @@ def test_fasta_genome_gets_an_assembly_hub(tmp_path: Path) -> None:
 def test_dry_run_plan_writes_nothing(tmp_path: Path) -> None:
     plan = plan_run(RunRequest(genome="demo", config=toy_config(), out=tmp_path / "hub"))
     text = plan.summary()
-    assert "734 windows of 1,200 bp" in text
+    # by hand: a contig of L >= 1,200 bp takes windows every 600 bp plus one end-aligned, a shorter one
+    # (>= 48 bp) one window of its own length
+    with open_genome("demo") as genome:
+        lengths = [c.end - c.start for c in genome.contigs()]
+    windows = sum(1 + -(-(n - 1200) // 600) if n >= 1200 else int(n >= 48) for n in lengths)
+    assert f"{windows:,} windows of 1,200 bp" in text
     assert f"{plan.families[0].plan.bases_scored:,} bases scored" in text
     assert "estimated output" in text
     assert not (tmp_path / "hub").exists()
