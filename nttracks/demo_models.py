@@ -91,6 +91,7 @@ MOTIFS_IN = {
     "3UTR": (ARE,),
 }
 WHOLE_SITES = ("splice_donor", "splice_acceptor", "polyA_signal")
+_MOTIF_PATTERNS = {name: [_pattern(m) for m in motifs] for name, motifs in MOTIFS_IN.items()}
 
 
 def planted_motif_sites(seq: bytes, elements: list[Element], kinds: tuple[str, ...] | None = None) -> np.ndarray:
@@ -100,13 +101,12 @@ def planted_motif_sites(seq: bytes, elements: list[Element], kinds: tuple[str, .
     polyA signals. ``kinds``: only the elements of these classes."""
     mask = np.zeros(len(seq), dtype=bool)
     upper = seq.upper()
-    patterns = {name: [_pattern(m) for m in motifs] for name, motifs in MOTIFS_IN.items()}
     for e in elements:
         if kinds is not None and e.name not in kinds:
             continue
         if e.name in WHOLE_SITES:
             mask[e.start : e.end] = True
-        for pattern in patterns.get(e.name, ()):
+        for pattern in _MOTIF_PATTERNS.get(e.name, ()):
             for hit in pattern.finditer(upper, e.start, e.end):
                 if hit.start() + len(hit.group(1)) <= e.end:
                     mask[hit.start() : hit.start() + len(hit.group(1))] = True

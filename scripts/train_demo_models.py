@@ -61,7 +61,7 @@ from nttracks.models.segment_nt import (  # noqa: E402
     segment_nt_hf_name,
 )
 from nttracks.models.tokenizer import KMER, V2, kmer_base_matrix, tokenize_acgt  # noqa: E402
-from nttracks.stitch import window_weights  # noqa: E402
+from nttracks.stitch import overlap_add, window_weights  # noqa: E402
 
 SEED = 20240521
 THREADS = 2  # the CI machine's cores; the weights are reproducible for a given thread count
@@ -170,6 +170,17 @@ def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
+def update(model: torch.nn.Module, optimizer, sched, loss: torch.Tensor, what: str, report: bool) -> None:
+    """One optimizer step on ``loss`` (gradients clipped to norm 1), then the schedule's; logs the loss."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    optimizer.step()
+    sched.step()
+    if report:
+        log(f"{what} loss {loss.item():.4f}")
+
+
 # --- 1. the masked LM -----------------------------------------------------------------------------
 
 
@@ -227,13 +238,7 @@ def train_mlm(sampler: Windows, steps: int, gen: torch.Generator) -> NTForMasked
         corrupted[swap] = random_ids[swap]
         logits = model.lm_head(model.backbone(corrupted)[chosen])  # the 4,107-way head on the chosen tokens only
         loss = F.cross_entropy(logits, target[chosen])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        sched.step()
-        if step % 100 == 0 or step == steps - 1:
-            log(f"mlm step {step + 1}/{steps} loss {loss.item():.3f}")
+        update(model, optimizer, sched, loss, f"mlm step {step + 1}/{steps}", step % 100 == 0 or step == steps - 1)
     return model.eval()
 
 
@@ -277,13 +282,8 @@ def train_segment_nt(lm: NTForMaskedLM, sampler: Windows, steps: int, gen: torch
         # per-class mean, then the mean over classes: rare classes (6-bp splice sites) weigh as much as genes
         loss = F.binary_cross_entropy_with_logits(diff, target, reduction="none", pos_weight=pos_weight)
         loss = loss.mean(dim=(0, 1)).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        sched.step()
-        if step % 100 == 0 or step == steps - 1:
-            log(f"segment_nt step {step + 1}/{steps} loss {loss.item():.4f}")
+        update(model, optimizer, sched, loss, f"segment_nt step {step + 1}/{steps}",
+               step % 100 == 0 or step == steps - 1)
     return model.eval()
 
 
@@ -317,14 +317,13 @@ def stitched(model, seq: bytes, window: int = WINDOW, overlap: int = EVAL_OVERLA
             chunk = starts[i : i + 32]
             out = model(torch.from_numpy(np.stack([codes[s : s + window] for s in chunk]))).numpy()
             if total is None:
-                total = np.zeros((out.shape[-1], len(codes)), dtype=np.float64)
+                total = np.zeros((len(codes), out.shape[-1]), dtype=np.float64)
                 weight = np.zeros(len(codes), dtype=np.float64)
             for s, values in zip(chunk, out, strict=True):
-                total[:, s : s + window] += values.T * weights
-                weight[s : s + window] += weights
+                overlap_add(total[s : s + window], weight[s : s + window], values, weights)
     scored = weight > 0
-    total[:, scored] /= weight[scored]
-    return total.astype(np.float32), scored
+    total[scored] /= weight[scored, None]
+    return total.T.astype(np.float32), scored
 
 
 def held_out_elements(model: SegmentNT, seq: bytes, truth: np.ndarray) -> dict[str, dict]:
